@@ -1,0 +1,1 @@
+"""tunix-rt server: gRPC services, SQL storage and the Tunix training worker."""

@@ -1,0 +1,99 @@
+"""Builds and runs the gRPC server: services, health, reflection, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from tunixrt.v1 import (
+    dataset_pb2,
+    export_pb2,
+    trace_pb2,
+    trace_pb2_grpc,
+    training_pb2,
+)
+
+from .config import Settings
+from .interceptors import ErrorInterceptor
+from .storage.db import create_engine, migrate
+from .storage.traces import TraceStore
+from .trace_service import TraceService
+
+log = logging.getLogger("tunixrt.server")
+
+SERVICE_NAMES = (
+    trace_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name,
+    dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
+    export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name,
+    training_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name,
+)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    port: int
+
+
+async def start(settings: Settings) -> RunningServer:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.resolved_database_url, pool_size=settings.max_workers)
+    await asyncio.to_thread(migrate, engine)
+
+    mb = 1024 * 1024
+    server = grpc.aio.server(
+        interceptors=[ErrorInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_receive_message_mb * mb),
+            ("grpc.max_send_message_length", settings.max_send_message_mb * mb),
+            # Fail loudly when the port is taken instead of sharing it.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    trace_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(TraceStore(engine)), server)
+
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(settings.address)
+    except RuntimeError as exc:
+        raise SystemExit(f"tunix-rt: cannot listen on {settings.address}: {exc}") from None
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, health_servicer, port)
+
+
+async def serve(settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(
+        ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="tunixrt")
+    )
+    running = await start(settings)
+    host = settings.address.rsplit(":", 1)[0]
+    print(f"tunix-rt serving on {host}:{running.port} (data dir {settings.data_dir})", flush=True)
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down; in-flight calls get %.0fs", settings.shutdown_grace_s)
+    await running.health.enter_graceful_shutdown()
+    await running.server.stop(grace=settings.shutdown_grace_s)
+    print("tunix-rt stopped", flush=True)
+
+
+def run(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))

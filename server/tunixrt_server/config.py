@@ -1,0 +1,78 @@
+"""Settings: defaults < YAML file < TUNIXRT_* environment variables < command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .storage.db import sqlite_url
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Settings:
+    # Where to listen; port 0 picks a free port (printed at start).
+    address: str = "127.0.0.1:50051"
+    # Holds the SQLite database, checkpoints and worker logs.
+    data_dir: Path = Path("tunixrt-data")
+    # SQLAlchemy URL; empty means SQLite in data_dir.
+    database_url: str = ""
+    # Threads running blocking database work.
+    max_workers: int = 32
+    # Largest request message (a trace of 1,000 full steps is ~20 MB).
+    max_receive_message_mb: int = 64
+    # Largest response message.
+    max_send_message_mb: int = 4
+    # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
+    shutdown_grace_s: float = 5.0
+    # Training runs that may train at once.
+    max_concurrent_runs: int = 1
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or sqlite_url(self.data_dir.resolve())
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {"address": str, "database_url": str, "data_dir": Path}.get(name)
+    default = getattr(Settings(), name)
+    try:
+        if kind is not None:
+            return kind(value)
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} as {type(default).__name__}") from None
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {}
+    path = config_file or (Path(os.environ["TUNIXRT_CONFIG"]) if os.environ.get("TUNIXRT_CONFIG") else None)
+    if path is not None:
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"config file {path} must hold a YAML mapping")
+        unknown = sorted(set(doc) - set(_FIELDS))
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown setting(s) {unknown}; known: {sorted(_FIELDS)}")
+        values.update(doc)
+    for name in _FIELDS:
+        env = os.environ.get(f"TUNIXRT_{name.upper()}")
+        if env is not None:
+            values[name] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**{k: _coerce(k, v) for k, v in values.items()})

@@ -1,0 +1,43 @@
+"""Resource names (AIP-122): `traces/{uuid}`, `datasets/{key}`, `trainingRuns/{uuid}`."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from .errors import bad_field
+
+_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+
+
+def _strip(name: str, collection: str) -> str:
+    prefix = collection + "/"
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def parse_uuid_name(name: str, collection: str, field: str = "name") -> str:
+    """Accept `collection/{uuid}` or a bare uuid; return the canonical uuid."""
+    if not name:
+        raise bad_field(field, f"is required, e.g. {collection}/3f2b...")
+    raw = _strip(name, collection)
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise bad_field(field, f"{name!r} is not a {collection}/{{uuid}} name") from None
+
+
+def check_key(key: str, field: str) -> str:
+    """A dataset key or key part: lowercase letters, digits, `.`, `_`, `-`; no path tricks."""
+    if not key:
+        raise bad_field(field, "is required")
+    if not _KEY.match(key) or ".." in key:
+        raise bad_field(
+            field,
+            f"{key!r} must be 1..128 of a-z 0-9 . _ - , start with a letter or digit, "
+            "and not contain '..'",
+        )
+    return key
+
+
+def parse_dataset_name(name: str, field: str = "name") -> str:
+    return check_key(_strip(name, "datasets"), field)

@@ -1,0 +1,44 @@
+"""Filter conditions to SQL expressions; every value is a bound parameter."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..filters import Condition
+from .schema import traces
+
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_COLUMNS = {
+    "source": traces.c.source,
+    "category": traces.c.category,
+    "steps": traces.c.step_count,
+    "create_time": traces.c.create_time_us,
+}
+
+
+def _meta_expr(path: tuple[str, ...], value: object) -> sa.ColumnElement[Any]:
+    element = traces.c.meta[path]
+    if isinstance(value, bool):
+        return element.as_boolean()
+    if isinstance(value, float):
+        return element.as_float()
+    return element.as_string()
+
+
+def where(conditions: Sequence[Condition]) -> sa.ColumnElement[bool]:
+    clauses = []
+    for cond in conditions:
+        column = _meta_expr(cond.meta_path, cond.value) if cond.field == "meta" else _COLUMNS[cond.field]
+        clauses.append(_OPS[cond.op](column, cond.value))
+    return sa.and_(sa.true(), *clauses)

@@ -1,0 +1,40 @@
+"""Tables. Migrations in migrations/versions create exactly these."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+SeqType = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# JSONB on PostgreSQL so meta filters can use GIN indexes; JSON text elsewhere.
+JsonType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+traces = sa.Table(
+    "traces",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("create_time_us", sa.BigInteger, nullable=False, index=True),
+    sa.Column("trace_version", sa.String(16), nullable=False),
+    sa.Column("prompt", sa.Text, nullable=False),
+    sa.Column("final_answer", sa.Text, nullable=False),
+    # Steps are only ever read whole, so they stay as the JSON text they came in.
+    sa.Column("steps_json", sa.Text, nullable=False),
+    sa.Column("meta", JsonType, nullable=False),
+    # Extracted from meta at write time so the common filters use indexes.
+    sa.Column("source", sa.String(256), nullable=False, index=True),
+    sa.Column("category", sa.String(256), nullable=False, index=True),
+    sa.Column("step_count", sa.Integer, nullable=False, index=True),
+    sa.Column("char_count", sa.Integer, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True, unique=True),
+)

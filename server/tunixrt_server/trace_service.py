@@ -1,0 +1,171 @@
+"""tunixrt.v1.TraceService."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf import empty_pb2, struct_pb2, timestamp_pb2
+
+from tunixrt.v1 import trace_pb2, trace_pb2_grpc
+
+from .errors import ApiError, FieldViolation, bad_field, failed_precondition, invalid_argument, not_found
+from .filters import parse_filter
+from .names import parse_uuid_name
+from .pagination import decode_token, encode_token, page_size
+from .storage.traces import StoredTrace, TraceStore
+from .storage.usage import TraceInUse
+from .validation import (
+    MAX_REQUEST_ID_CHARS,
+    NewTrace,
+    TraceInvalid,
+    parse_jsonl,
+    trace_from_line,
+    trace_from_proto,
+)
+
+MAX_BATCH_TRACES = 10_000
+MAX_REPORTED_ERRORS = 1_000
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def trace_to_proto(stored: StoredTrace) -> trace_pb2.Trace:
+    meta = struct_pb2.Struct()
+    meta.update(stored.meta)
+    create_time = timestamp_pb2.Timestamp()
+    create_time.FromMicroseconds(stored.create_time_us)
+    return trace_pb2.Trace(
+        name=f"traces/{stored.id}",
+        trace_version=stored.trace_version,
+        prompt=stored.prompt,
+        final_answer=stored.final_answer,
+        steps=[trace_pb2.TraceStep(**s) for s in orjson.loads(stored.steps_json)],
+        meta=meta,
+        create_time=create_time,
+    )
+
+
+def _prefixed(exc: TraceInvalid, prefix: str) -> list[FieldViolation]:
+    return [FieldViolation(f"{prefix}.{v.field}", v.description) for v in exc.violations]
+
+
+class TraceService(trace_pb2_grpc.TraceServiceServicer):
+    def __init__(self, store: TraceStore) -> None:
+        self._store = store
+
+    async def CreateTrace(self, request: trace_pb2.CreateTraceRequest, context: Context) -> trace_pb2.Trace:
+        if not request.HasField("trace"):
+            raise bad_field("trace", "is required")
+        if len(request.request_id) > MAX_REQUEST_ID_CHARS:
+            raise bad_field("request_id", f"must be at most {MAX_REQUEST_ID_CHARS} characters")
+        try:
+            new = trace_from_proto(request.trace)
+        except TraceInvalid as exc:
+            raise invalid_argument(_prefixed(exc, "trace"), reason="INVALID_TRACE") from None
+        stored = await asyncio.to_thread(self._store.create, new, request.request_id)
+        return trace_to_proto(stored)
+
+    async def GetTrace(self, request: trace_pb2.GetTraceRequest, context: Context) -> trace_pb2.Trace:
+        trace_id = parse_uuid_name(request.name, "traces")
+        stored = await asyncio.to_thread(self._store.get, trace_id)
+        if stored is None:
+            raise not_found("trace", f"traces/{trace_id}")
+        return trace_to_proto(stored)
+
+    async def ListTraces(
+        self, request: trace_pb2.ListTracesRequest, context: Context
+    ) -> trace_pb2.ListTracesResponse:
+        size = page_size(request.page_size)
+        conditions = parse_filter(request.filter)
+        cursor = decode_token(request.page_token, request.filter)
+        # One extra row tells whether another page exists without a COUNT.
+        rows = await asyncio.to_thread(self._store.list, conditions, size + 1, cursor)
+        page = rows[:size]
+        token = encode_token(page[-1].seq, request.filter) if len(rows) > size else ""
+        return trace_pb2.ListTracesResponse(traces=[trace_to_proto(t) for t in page], next_page_token=token)
+
+    async def DeleteTrace(self, request: trace_pb2.DeleteTraceRequest, context: Context) -> empty_pb2.Empty:
+        trace_id = parse_uuid_name(request.name, "traces")
+        try:
+            deleted = await asyncio.to_thread(self._store.delete, trace_id)
+        except TraceInUse as exc:
+            keys = ", ".join(exc.dataset_keys[:10])
+            raise failed_precondition(
+                f"traces/{trace_id} is used by dataset(s) {keys}; datasets are immutable, "
+                "so delete those datasets first",
+                reason="TRACE_IN_USE",
+                subject=f"traces/{trace_id}",
+            ) from None
+        if not deleted:
+            raise not_found("trace", f"traces/{trace_id}")
+        return empty_pb2.Empty()
+
+    def _validate_batch(
+        self, request: trace_pb2.ImportTracesRequest, batch_index: int, first_index: int
+    ) -> tuple[list[NewTrace], list[trace_pb2.ImportTraceError], int]:
+        if request.traces and request.jsonl:
+            raise bad_field(f"requests[{batch_index}]", "set traces or jsonl, not both")
+        items: list[Any] = list(request.traces) if request.traces else parse_jsonl(request.jsonl)
+        if len(items) > MAX_BATCH_TRACES:
+            raise bad_field(
+                f"requests[{batch_index}]",
+                f"a batch holds at most {MAX_BATCH_TRACES:,} traces, got {len(items):,}; send more messages",
+            )
+        convert = trace_from_proto if request.traces else trace_from_line
+        valid: list[NewTrace] = []
+        errors: list[trace_pb2.ImportTraceError] = []
+        for n, item in enumerate(items):
+            try:
+                valid.append(convert(item))
+            except TraceInvalid as exc:
+                errors.extend(
+                    trace_pb2.ImportTraceError(
+                        index=first_index + n,
+                        batch_index=batch_index,
+                        item_index=n,
+                        field=v.field,
+                        description=v.description,
+                    )
+                    for v in exc.violations
+                )
+        return valid, errors, len(items)
+
+    def _import_batch(
+        self, request: trace_pb2.ImportTracesRequest, batch_index: int, first_index: int
+    ) -> tuple[int, list[trace_pb2.ImportTraceError], int]:
+        valid, errors, count = self._validate_batch(request, batch_index, first_index)
+        if errors or not valid:
+            return 0, errors, count
+        return self._store.insert_batch(valid), [], count
+
+    async def ImportTraces(
+        self, request_iterator: AsyncIterator[trace_pb2.ImportTracesRequest], context: Context
+    ) -> trace_pb2.ImportTracesResponse:
+        result = trace_pb2.ImportTracesResponse()
+        seen = 0
+        batch_index = 0
+        try:
+            async for request in request_iterator:
+                accepted, errors, count = await asyncio.to_thread(
+                    self._import_batch, request, batch_index, seen
+                )
+                seen += count
+                batch_index += 1
+                if errors:
+                    result.rejected_count += count
+                    result.rejected_batch_count += 1
+                    room = MAX_REPORTED_ERRORS - len(result.errors)
+                    result.errors.extend(errors[: max(room, 0)])
+                elif count:
+                    result.accepted_count += accepted
+                    result.accepted_batch_count += 1
+        except ApiError as exc:
+            # Batches before the bad one are committed; say how many.
+            exc.metadata = {**exc.metadata, "accepted_count": str(result.accepted_count)}
+            exc.message += f" ({result.accepted_count} traces of earlier batches were stored)"
+            raise
+        return result
