@@ -91,7 +91,9 @@ def lint() -> subprocess.CompletedProcess[str]:
         deps.mkdir(parents=True)
         for name in ("field_behavior.proto",):
             shutil.copy(googleapis / name, deps / name)
-        lint_config = (PROTO_DIR / "buf.yaml").read_text().split("lint:", 1)[1].split("breaking:")[0]
+        lint_config = (
+            (PROTO_DIR / "buf.yaml").read_text().split("lint:", 1)[1].split("breaking:")[0]
+        )
         indented = "\n".join("    " + line if line else line for line in lint_config.splitlines())
         (work / "buf.yaml").write_text(
             "version: v2\nmodules:\n  - path: proto\n    lint:" + indented + "\n  - path: deps\n"

@@ -14,7 +14,12 @@ def _serve(args: argparse.Namespace) -> int:
     from tunixrt_server.config import ConfigError, load_settings
 
     try:
-        settings = load_settings(args.config, address=args.address, data_dir=args.data_dir, database_url=args.database_url)
+        settings = load_settings(
+            args.config,
+            address=args.address,
+            data_dir=args.data_dir,
+            database_url=args.database_url,
+        )
     except ConfigError as exc:
         print(f"tunix-rt: {exc}", file=sys.stderr)
         return 2
@@ -25,13 +30,26 @@ def _serve(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunix-rt",
-        description="Store reasoning traces, build datasets, export JSONL and train with Tunix over gRPC.",
+        description=(
+            "Store reasoning traces, build datasets, export JSONL and train with Tunix over gRPC."
+        ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = sub.add_parser("serve", help="run the gRPC server", description="Run the tunix-rt gRPC server.")
-    serve.add_argument("--address", help="HOST:PORT to listen on (default 127.0.0.1:50051; env TUNIXRT_ADDRESS)")
-    serve.add_argument("--data-dir", type=Path, help="directory for the SQLite database, checkpoints and logs (env TUNIXRT_DATA_DIR)")
-    serve.add_argument("--database-url", help="SQLAlchemy URL, e.g. postgresql+psycopg://... (env TUNIXRT_DATABASE_URL)")
+    serve = sub.add_parser(
+        "serve", help="run the gRPC server", description="Run the tunix-rt gRPC server."
+    )
+    serve.add_argument(
+        "--address", help="HOST:PORT to listen on (default 127.0.0.1:50051; env TUNIXRT_ADDRESS)"
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="directory for the SQLite database, checkpoints and logs (env TUNIXRT_DATA_DIR)",
+    )
+    serve.add_argument(
+        "--database-url",
+        help="SQLAlchemy URL, e.g. postgresql+psycopg://... (env TUNIXRT_DATABASE_URL)",
+    )
     serve.add_argument("--config", type=Path, help="YAML config file (env TUNIXRT_CONFIG)")
     serve.set_defaults(func=_serve)
     return parser

@@ -53,12 +53,16 @@ def _coerce(name: str, value: Any) -> Any:
             return kind(value)
         return type(default)(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"setting {name!r}: cannot use {value!r} as {type(default).__name__}") from None
+        raise ConfigError(
+            f"setting {name!r}: cannot use {value!r} as {type(default).__name__}"
+        ) from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {}
-    path = config_file or (Path(os.environ["TUNIXRT_CONFIG"]) if os.environ.get("TUNIXRT_CONFIG") else None)
+    path = config_file or (
+        Path(os.environ["TUNIXRT_CONFIG"]) if os.environ.get("TUNIXRT_CONFIG") else None
+    )
     if path is not None:
         try:
             doc = yaml.safe_load(path.read_text()) or {}
@@ -68,7 +72,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             raise ConfigError(f"config file {path} must hold a YAML mapping")
         unknown = sorted(set(doc) - set(_FIELDS))
         if unknown:
-            raise ConfigError(f"config file {path}: unknown setting(s) {unknown}; known: {sorted(_FIELDS)}")
+            raise ConfigError(
+                f"config file {path}: unknown setting(s) {unknown}; known: {sorted(_FIELDS)}"
+            )
         values.update(doc)
     for name in _FIELDS:
         env = os.environ.get(f"TUNIXRT_{name.upper()}")

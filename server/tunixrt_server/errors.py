@@ -80,7 +80,8 @@ class ApiError(Exception):
         status = status_pb2.Status(
             code=getattr(code_pb2, self.code.name), message=self.message, details=packed
         )
-        return rpc_status.to_status(status)
+        converted: grpc.Status = rpc_status.to_status(status)
+        return converted
 
 
 def invalid_argument(

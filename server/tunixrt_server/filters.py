@@ -55,7 +55,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise _error(f"cannot parse near {text[pos:pos + 20]!r} (character {pos + 1})")
+            raise _error(f"cannot parse near {text[pos : pos + 20]!r} (character {pos + 1})")
         kind = m.lastgroup or ""
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -74,7 +74,7 @@ def _value(kind: str, raw: str) -> Value:
         return float(raw)
     if kind == "word" and raw in ("true", "false"):
         return raw == "true"
-    raise _error(f"expected a value (\"string\", number, true or false), got {raw!r}")
+    raise _error(f'expected a value ("string", number, true or false), got {raw!r}')
 
 
 def parse_timestamp_us(text: str) -> int:
@@ -82,7 +82,9 @@ def parse_timestamp_us(text: str) -> int:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise _error(f"create_time needs an RFC 3339 timestamp like \"2026-01-31T00:00:00Z\", got {text!r}") from None
+        raise _error(
+            f'create_time needs an RFC 3339 timestamp like "2026-01-31T00:00:00Z", got {text!r}'
+        ) from None
     if parsed.tzinfo is None:
         raise _error(f"create_time {text!r} needs a time zone, e.g. a trailing Z")
     return int(parsed.timestamp() * 1_000_000)
@@ -101,7 +103,9 @@ def parse_filter(text: str) -> list[Condition]:
                 raise _error(f"expected AND between conditions, got {tokens[i][1]!r}")
             i += 1
         if i + 3 > len(tokens):
-            raise _error("incomplete condition; expected FIELD OP VALUE, e.g. meta.category = \"math\"")
+            raise _error(
+                'incomplete condition; expected FIELD OP VALUE, e.g. meta.category = "math"'
+            )
         (fkind, fname), (okind, op), (vkind, vraw) = tokens[i : i + 3]
         i += 3
         if fkind != "word":
@@ -127,7 +131,7 @@ def _condition(name: str, op: str, value: Value) -> Condition:
             f"unknown field {name!r}; use source, category, steps, create_time or meta.<key>"
         )
     if isinstance(value, bool) or not isinstance(value, expected):
-        kind = "a number" if expected is float else "a \"string\""
+        kind = "a number" if expected is float else 'a "string"'
         raise _error(f"{name} compares with {kind}")
     if name == "create_time":
         assert isinstance(value, str)

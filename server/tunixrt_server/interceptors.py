@@ -14,9 +14,44 @@ from typing import Any
 
 import grpc
 
-from .errors import ApiError
+from .errors import ApiError, bad_field
 
 log = logging.getLogger(__name__)
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not parse, so the handler can refuse it."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # grpc would answer UNKNOWN
+            return _Undecodable(str(exc))
+
+    return deserialize
+
+
+def _checked(request: Any) -> Any:
+    if isinstance(request, _Undecodable):
+        raise bad_field(
+            "request",
+            f"cannot decode the request message: {request.error}",
+            reason="MALFORMED_REQUEST",
+        )
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _checked(request)
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
@@ -34,10 +69,11 @@ def _passthrough(exc: BaseException) -> bool:
 
 
 def _wrap_unary(
-    inner: Callable[[Any, Any], Awaitable[Any]], method: str
+    inner: Callable[[Any, Any], Awaitable[Any]], method: str, *, streaming_request: bool = False
 ) -> Callable[[Any, Any], Awaitable[Any]]:
     async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
+            request = _checked_stream(request) if streaming_request else _checked(request)
             return await inner(request, context)
         except Exception as exc:
             if _passthrough(exc):
@@ -50,9 +86,11 @@ def _wrap_unary(
 def _wrap_stream(
     inner: Callable[[Any, Any], AsyncIterator[Any]], method: str
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
-    async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+    async def behavior(
+        request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[Any]:
         try:
-            async for response in inner(request, context):
+            async for response in inner(_checked(request), context):
                 yield response
         except Exception as exc:
             if _passthrough(exc):
@@ -62,24 +100,34 @@ def _wrap_stream(
     return behavior
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    # Handlers are typed loosely: grpc's stubs describe sync behaviours, and
+    # these wrap the async ones grpc.aio actually registers.
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Any:
         handler = await continuation(details)
         if handler is None:
             return None
         method = details.method
         kw = {
-            "request_deserializer": handler.request_deserializer,
+            "request_deserializer": _tolerant(handler.request_deserializer),
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_wrap_unary(handler.unary_unary, method), **kw)
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary, method), **kw
+            )
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_wrap_unary(handler.stream_unary, method), **kw)
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(handler.stream_unary, method, streaming_request=True), **kw
+            )
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_wrap_stream(handler.unary_stream, method), **kw)
-        return grpc.stream_stream_rpc_method_handler(_wrap_stream(handler.stream_stream, method), **kw)
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, method), **kw
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream(handler.stream_stream, method), **kw
+        )

@@ -13,7 +13,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000
 
 
-def page_size(requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
+def page_size(
+    requested: int, *, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE
+) -> int:
     if requested < 0:
         raise bad_field("page_size", f"must be >= 0, got {requested}")
     return default if requested == 0 else min(requested, maximum)
@@ -39,5 +41,8 @@ def decode_token(token: str, query: str) -> int | None:
     except (ValueError, KeyError, TypeError):
         raise bad_field("page_token", "is not a token this server issued") from None
     if not isinstance(cursor, int) or fingerprint != _fingerprint(query):
-        raise bad_field("page_token", "belongs to a request with other parameters (filter); start again without a token")
+        raise bad_field(
+            "page_token",
+            "belongs to a request with other parameters (filter); start again without a token",
+        )
     return cursor

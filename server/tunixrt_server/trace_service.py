@@ -9,10 +9,16 @@ from typing import Any
 import grpc
 import orjson
 from google.protobuf import empty_pb2, struct_pb2, timestamp_pb2
-
 from tunixrt.v1 import trace_pb2, trace_pb2_grpc
 
-from .errors import ApiError, FieldViolation, bad_field, failed_precondition, invalid_argument, not_found
+from .errors import (
+    ApiError,
+    FieldViolation,
+    bad_field,
+    failed_precondition,
+    invalid_argument,
+    not_found,
+)
 from .filters import parse_filter
 from .names import parse_uuid_name
 from .pagination import decode_token, encode_token, page_size
@@ -57,7 +63,9 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
     def __init__(self, store: TraceStore) -> None:
         self._store = store
 
-    async def CreateTrace(self, request: trace_pb2.CreateTraceRequest, context: Context) -> trace_pb2.Trace:
+    async def CreateTrace(
+        self, request: trace_pb2.CreateTraceRequest, context: Context
+    ) -> trace_pb2.Trace:
         if not request.HasField("trace"):
             raise bad_field("trace", "is required")
         if len(request.request_id) > MAX_REQUEST_ID_CHARS:
@@ -69,7 +77,9 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         stored = await asyncio.to_thread(self._store.create, new, request.request_id)
         return trace_to_proto(stored)
 
-    async def GetTrace(self, request: trace_pb2.GetTraceRequest, context: Context) -> trace_pb2.Trace:
+    async def GetTrace(
+        self, request: trace_pb2.GetTraceRequest, context: Context
+    ) -> trace_pb2.Trace:
         trace_id = parse_uuid_name(request.name, "traces")
         stored = await asyncio.to_thread(self._store.get, trace_id)
         if stored is None:
@@ -86,9 +96,13 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         rows = await asyncio.to_thread(self._store.list, conditions, size + 1, cursor)
         page = rows[:size]
         token = encode_token(page[-1].seq, request.filter) if len(rows) > size else ""
-        return trace_pb2.ListTracesResponse(traces=[trace_to_proto(t) for t in page], next_page_token=token)
+        return trace_pb2.ListTracesResponse(
+            traces=[trace_to_proto(t) for t in page], next_page_token=token
+        )
 
-    async def DeleteTrace(self, request: trace_pb2.DeleteTraceRequest, context: Context) -> empty_pb2.Empty:
+    async def DeleteTrace(
+        self, request: trace_pb2.DeleteTraceRequest, context: Context
+    ) -> empty_pb2.Empty:
         trace_id = parse_uuid_name(request.name, "traces")
         try:
             deleted = await asyncio.to_thread(self._store.delete, trace_id)
@@ -113,7 +127,8 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         if len(items) > MAX_BATCH_TRACES:
             raise bad_field(
                 f"requests[{batch_index}]",
-                f"a batch holds at most {MAX_BATCH_TRACES:,} traces, got {len(items):,}; send more messages",
+                f"a batch holds at most {MAX_BATCH_TRACES:,} traces, got {len(items):,};"
+                " send more messages",
             )
         convert = trace_from_proto if request.traces else trace_from_line
         valid: list[NewTrace] = []
@@ -134,24 +149,19 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                 )
         return valid, errors, len(items)
 
-    def _import_batch(
-        self, request: trace_pb2.ImportTracesRequest, batch_index: int, first_index: int
-    ) -> tuple[int, list[trace_pb2.ImportTraceError], int]:
-        valid, errors, count = self._validate_batch(request, batch_index, first_index)
-        if errors or not valid:
-            return 0, errors, count
-        return self._store.insert_batch(valid), [], count
-
     async def ImportTraces(
         self, request_iterator: AsyncIterator[trace_pb2.ImportTracesRequest], context: Context
     ) -> trace_pb2.ImportTracesResponse:
         result = trace_pb2.ImportTracesResponse()
         seen = 0
         batch_index = 0
+        # Validation of batch k+1 overlaps the INSERT of batch k (sqlite3
+        # releases the GIL while it writes); inserts stay in stream order.
+        pending: asyncio.Future[int] | None = None
         try:
             async for request in request_iterator:
-                accepted, errors, count = await asyncio.to_thread(
-                    self._import_batch, request, batch_index, seen
+                valid, errors, count = await asyncio.to_thread(
+                    self._validate_batch, request, batch_index, seen
                 )
                 seen += count
                 batch_index += 1
@@ -160,12 +170,27 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                     result.rejected_batch_count += 1
                     room = MAX_REPORTED_ERRORS - len(result.errors)
                     result.errors.extend(errors[: max(room, 0)])
-                elif count:
-                    result.accepted_count += accepted
+                    continue
+                if not valid:
+                    continue
+                if pending is not None:
+                    result.accepted_count += await pending
                     result.accepted_batch_count += 1
+                pending = asyncio.ensure_future(asyncio.to_thread(self._store.insert_batch, valid))
+            if pending is not None:
+                result.accepted_count += await pending
+                result.accepted_batch_count += 1
+                pending = None
         except ApiError as exc:
             # Batches before the bad one are committed; say how many.
+            if pending is not None:
+                result.accepted_count += await pending
             exc.metadata = {**exc.metadata, "accepted_count": str(result.accepted_count)}
             exc.message += f" ({result.accepted_count} traces of earlier batches were stored)"
             raise
+        finally:
+            if pending is not None:
+                # The client went away mid-insert: let the transaction finish
+                # (it is whole either way) before the handler unwinds.
+                await asyncio.shield(pending)
         return result

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 from google.protobuf import json_format
-
 from tunixrt.v1 import trace_pb2
 
 from .errors import FieldViolation
@@ -40,10 +39,7 @@ class NewTrace:
     final_answer: str
     steps: list[dict[str, Any]]
     meta: dict[str, Any]
-
-    @property
-    def steps_json(self) -> bytes:
-        return orjson.dumps(self.steps)
+    meta_json: bytes  # serialised once, when its size is checked
 
     @property
     def source(self) -> str:
@@ -73,8 +69,13 @@ def _meta_str(meta: dict[str, Any], key: str) -> str:
 
 def _type_name(value: object) -> str:
     return {
-        dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-        int: "a number", float: "a number", type(None): "null",
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
     }.get(type(value), type(value).__name__)
 
 
@@ -102,7 +103,9 @@ def _check_steps(out: list[FieldViolation], raw: object) -> list[dict[str, Any]]
         out.append(FieldViolation("steps", f"must be an array, got {_type_name(raw)}"))
         return []
     if len(raw) > MAX_STEPS:
-        out.append(FieldViolation("steps", f"must have at most {MAX_STEPS:,} steps, got {len(raw):,}"))
+        out.append(
+            FieldViolation("steps", f"must have at most {MAX_STEPS:,} steps, got {len(raw):,}")
+        )
         return []
     steps: list[dict[str, Any]] = []
     seen: dict[int, int] = {}
@@ -112,7 +115,9 @@ def _check_steps(out: list[FieldViolation], raw: object) -> list[dict[str, Any]]
             out.append(FieldViolation(where, f"must be an object, got {_type_name(step)}"))
             continue
         for key in step.keys() - _STEP_KEYS:
-            out.append(FieldViolation(f"{where}.{key}", "unknown field (expected i, type, content)"))
+            out.append(
+                FieldViolation(f"{where}.{key}", "unknown field (expected i, type, content)")
+            )
         i = step.get("i")
         if i is None:
             out.append(FieldViolation(f"{where}.i", "is required"))
@@ -121,7 +126,9 @@ def _check_steps(out: list[FieldViolation], raw: object) -> list[dict[str, Any]]
         elif not 0 <= i < 2**31:
             out.append(FieldViolation(f"{where}.i", f"must be >= 0 (and < 2^31), got {i}"))
         elif i in seen:
-            out.append(FieldViolation(f"{where}.i", f"duplicate step index {i} (also steps[{seen[i]}])"))
+            out.append(
+                FieldViolation(f"{where}.i", f"duplicate step index {i} (also steps[{seen[i]}])")
+            )
         else:
             seen[i] = n
         step_type = _check_text(out, f"{where}.type", step.get("type"), MAX_STEP_TYPE_CHARS)
@@ -138,17 +145,79 @@ def _check_meta(out: list[FieldViolation], raw: object) -> dict[str, Any]:
         return {}
     size = len(orjson.dumps(raw))
     if size > MAX_META_BYTES:
-        out.append(FieldViolation("meta", f"must be at most {MAX_META_BYTES:,} bytes of JSON, got {size:,}"))
+        out.append(
+            FieldViolation(
+                "meta", f"must be at most {MAX_META_BYTES:,} bytes of JSON, got {size:,}"
+            )
+        )
     return raw
+
+
+def _is_text(value: object, max_chars: int) -> bool:
+    return type(value) is str and 0 < len(value) <= max_chars
+
+
+def _clean_steps(steps: object) -> bool:
+    if steps is None:
+        return True
+    if type(steps) is not list or len(steps) > MAX_STEPS:
+        return False
+    seen = set()
+    for step in steps:
+        if type(step) is not dict or len(step) != 3:
+            return False
+        i = step.get("i")
+        if (
+            type(i) is not int
+            or not 0 <= i < 2**31
+            or i in seen
+            or not _is_text(step.get("type"), MAX_STEP_TYPE_CHARS)
+            or not _is_text(step.get("content"), MAX_STEP_CONTENT_CHARS)
+        ):
+            return False
+        seen.add(i)
+    return True
+
+
+def _fast_trace(doc: object) -> NewTrace | None:
+    """The same rules as trace_from_json as one predicate: valid input (the
+    bulk-ingest case) pays for no error bookkeeping. None means "explain it"."""
+    if type(doc) is not dict or not doc.keys() <= _TOP_LEVEL_KEYS:
+        return None
+    version = doc.get("trace_version", DEFAULT_TRACE_VERSION)
+    prompt, answer, steps = doc.get("prompt"), doc.get("final_answer"), doc.get("steps")
+    meta = doc.get("meta")
+    if not (
+        _is_text(version, MAX_VERSION_CHARS)
+        and _is_text(prompt, MAX_TEXT_CHARS)
+        and _is_text(answer, MAX_TEXT_CHARS)
+        and (meta is None or type(meta) is dict)
+        and _clean_steps(steps)
+    ):
+        return None
+    meta = meta or {}
+    meta_json = orjson.dumps(meta)
+    if len(meta_json) > MAX_META_BYTES:
+        return None
+    return NewTrace(version, prompt, answer, steps or [], meta, meta_json)  # type: ignore[arg-type]
 
 
 def trace_from_json(doc: object) -> NewTrace:
     """Validate one decoded JSON trace; raise TraceInvalid listing every violation."""
+    fast = _fast_trace(doc)
+    if fast is not None:
+        return fast
     out: list[FieldViolation] = []
     if not isinstance(doc, dict):
-        raise TraceInvalid([FieldViolation("trace", f"must be a JSON object, got {_type_name(doc)}")])
+        raise TraceInvalid(
+            [FieldViolation("trace", f"must be a JSON object, got {_type_name(doc)}")]
+        )
     for key in sorted(doc.keys() - _TOP_LEVEL_KEYS - _IGNORED_KEYS):
-        out.append(FieldViolation(key, "unknown field (expected trace_version, prompt, final_answer, steps, meta)"))
+        out.append(
+            FieldViolation(
+                key, "unknown field (expected trace_version, prompt, final_answer, steps, meta)"
+            )
+        )
     version = doc.get("trace_version")
     if version is None:
         version = DEFAULT_TRACE_VERSION
@@ -159,7 +228,7 @@ def trace_from_json(doc: object) -> NewTrace:
     meta = _check_meta(out, doc.get("meta"))
     if out:
         raise TraceInvalid(out)
-    return NewTrace(version, prompt, answer, steps, meta)
+    return NewTrace(version, prompt, answer, steps, meta, orjson.dumps(meta))
 
 
 def _integral_floats_to_int(value: Any) -> Any:

@@ -29,16 +29,21 @@ _COLUMNS = {
 
 def _meta_expr(path: tuple[str, ...], value: object) -> sa.ColumnElement[Any]:
     element = traces.c.meta[path]
+    typed: sa.ColumnElement[Any]
     if isinstance(value, bool):
-        return element.as_boolean()
-    if isinstance(value, float):
-        return element.as_float()
-    return element.as_string()
+        typed = element.as_boolean()
+    elif isinstance(value, float):
+        typed = element.as_float()
+    else:
+        typed = element.as_string()
+    return typed
 
 
 def where(conditions: Sequence[Condition]) -> sa.ColumnElement[bool]:
     clauses = []
     for cond in conditions:
-        column = _meta_expr(cond.meta_path, cond.value) if cond.field == "meta" else _COLUMNS[cond.field]
+        column = (
+            _meta_expr(cond.meta_path, cond.value) if cond.field == "meta" else _COLUMNS[cond.field]
+        )
         clauses.append(_OPS[cond.op](column, cond.value))
     return sa.and_(sa.true(), *clauses)

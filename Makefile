@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make demo   install, start a server on embedded SQLite and run the journey
+#   make test   install, lint, type-check and run the test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python scripts/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy client/tunixrt server/tunixrt_server scripts tests
+	$(BIN)/python scripts/gen_protos.py --check
+	$(BIN)/python scripts/gen_protos.py --lint
+
+test: lint
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_ingest.py

@@ -1,0 +1,49 @@
+"""Plain-dict views of tunixrt.v1 messages, in the tunix-rt trace JSON shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+from .v1 import trace_pb2
+
+
+def _whole_numbers_as_int(value: Any) -> Any:
+    # Struct carries numbers as doubles; give back ints where the JSON had them.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_int(v) for v in value]
+    return value
+
+
+def trace_to_dict(trace: trace_pb2.Trace) -> dict[str, Any]:
+    """A stored trace as tunix-rt trace JSON, plus `id` and `create_time`."""
+    return {
+        "id": trace.name.removeprefix("traces/"),
+        "trace_version": trace.trace_version,
+        "prompt": trace.prompt,
+        "final_answer": trace.final_answer,
+        "steps": [{"i": s.i, "type": s.type, "content": s.content} for s in trace.steps],
+        "meta": _whole_numbers_as_int(json_format.MessageToDict(trace.meta)),
+        "create_time": trace.create_time.ToJsonString(),
+    }
+
+
+def trace_from_dict(doc: dict[str, Any]) -> trace_pb2.Trace:
+    """Build a Trace from tunix-rt trace JSON (the server validates it)."""
+    meta = struct_pb2.Struct()
+    meta.update(doc.get("meta") or {})
+    return trace_pb2.Trace(
+        trace_version=doc.get("trace_version", ""),
+        prompt=doc.get("prompt", ""),
+        final_answer=doc.get("final_answer", ""),
+        steps=[
+            trace_pb2.TraceStep(i=s["i"], type=s["type"], content=s["content"])
+            for s in doc.get("steps", [])
+        ],
+        meta=meta,
+    )

@@ -1,0 +1,60 @@
+"""Helpers shared by the benchmark scripts: a real server process and timing."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "dev-reasoning-v2.jsonl"
+
+
+@contextmanager
+def running_server(data_dir: Path, *extra: str) -> Iterator[tuple[str, int]]:
+    """Start `tunix-rt serve` on a free loopback port; yield (address, pid)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tunixrt.cli",
+                "serve",
+                "--address",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(data_dir),
+                *extra,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (m := re.search(r"serving on (\S+:\d+)", log_path.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log_path.read_text())
+            time.sleep(0.05)
+        yield m.group(1), proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def corpus_lines(count: int) -> list[bytes]:
+    """`count` trace lines: the real corpus, repeated with a distinct prompt suffix."""
+    base = [line for line in CORPUS.read_bytes().splitlines() if line.strip()]
+    return [base[n % len(base)] for n in range(count)]
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}/s"
