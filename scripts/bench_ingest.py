@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import orjson
+
 from _bench import corpus_lines, rate, running_server
 from tunixrt import Client
 from tunixrt_server.storage.db import create_engine, migrate

@@ -1,6 +1,6 @@
 """The journey on embedded defaults: start a server on SQLite, import the corpus, query it.
 
-    make demo        (or: python scripts/demo.py [--data-dir demo-output])
+make demo        (or: python scripts/demo.py [--data-dir demo-output])
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import shutil
 import time
 from pathlib import Path
 
-from _bench import CORPUS, running_server
 from rich.console import Console
 from rich.table import Table
 
+from _bench import CORPUS, running_server
 from tunixrt import Client
 
 console = Console()

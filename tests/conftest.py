@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tunixrt import Client
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
 from conftest import ServerProcess
 from tunixrt_server.config import ConfigError, load_settings
 from tunixrt_server.storage.db import create_engine, current_revision, head_revision, migrate

@@ -9,10 +9,10 @@ from typing import Any
 import grpc
 import orjson
 import pytest
+
 from conftest import ServerProcess
 from tunixrt import (
     Client,
-    FailedPrecondition,
     InvalidArgument,
     NotFound,
     trace_from_dict,
@@ -254,11 +254,3 @@ def test_server_keeps_serving_after_errors(server: ServerProcess, client: Client
 def test_sigterm_shuts_down_gracefully(server: ServerProcess) -> None:
     assert server.stop() == 0
     assert "tunix-rt stopped" in server.log()
-
-
-def test_trace_in_use_by_dataset_cannot_be_deleted() -> None:
-    pytest.skip("datasets arrive with DatasetService")
-
-
-def test_failed_precondition_type_exported() -> None:
-    assert issubclass(FailedPrecondition, Exception)

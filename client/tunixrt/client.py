@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
 from .errors import TunixRtError, from_rpc_error
-from .v1 import trace_pb2, trace_pb2_grpc
+from .v1 import (
+    dataset_pb2,
+    dataset_pb2_grpc,
+    export_pb2,
+    export_pb2_grpc,
+    trace_pb2,
+    trace_pb2_grpc,
+)
 
 T = TypeVar("T")
 
@@ -100,6 +109,8 @@ class Client:
         else:
             self.channel = grpc.insecure_channel(address, options=_channel_options())
         self.traces = trace_pb2_grpc.TraceServiceStub(self.channel)
+        self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
+        self.exports = export_pb2_grpc.ExportServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
@@ -176,6 +187,182 @@ class Client:
             trace_pb2.ImportTracesRequest(jsonl=payload)
             for payload in jsonl_batches(blocks, batch_lines)
         )
+
+    # -- datasets -----------------------------------------------------------
+
+    def build_dataset(
+        self,
+        dataset_name: str,
+        version: str,
+        *,
+        filter: str = "",
+        limit: int = 0,
+        strategy: str = "LATEST",
+        seed: int = 0,
+        stratify_by: str = "",
+        eval_fraction: float = 0.0,
+        provenance: dataset_pb2.Provenance | None = None,
+    ) -> dataset_pb2.Dataset:
+        request = dataset_pb2.BuildDatasetRequest(
+            dataset_name=dataset_name,
+            version=version,
+            filter=filter,
+            limit=limit,
+            strategy=dataset_pb2.SelectionStrategy.Value(f"SELECTION_STRATEGY_{strategy.upper()}"),
+            seed=seed,
+            stratify_by=stratify_by,
+            eval_fraction=eval_fraction,
+            provenance=provenance,
+        )
+        return self._call(self.datasets.BuildDataset, request, timeout=max(self.timeout, 600.0))
+
+    def get_dataset(self, name: str, *, full: bool = False) -> dataset_pb2.Dataset:
+        view = dataset_pb2.DATASET_VIEW_FULL if full else dataset_pb2.DATASET_VIEW_BASIC
+        return self._call(
+            self.datasets.GetDataset, dataset_pb2.GetDatasetRequest(name=name, view=view)
+        )
+
+    def list_datasets(self, *, page_size: int = 0) -> Iterator[dataset_pb2.Dataset]:
+        def fetch(token: str) -> tuple[list[dataset_pb2.Dataset], str]:
+            page = self._call(
+                self.datasets.ListDatasets,
+                dataset_pb2.ListDatasetsRequest(page_size=page_size, page_token=token),
+            )
+            return list(page.datasets), page.next_page_token
+
+        return self._pages(fetch)
+
+    def list_dataset_items(
+        self, name: str, *, split: str = "ALL", page_size: int = 0
+    ) -> Iterator[dataset_pb2.DatasetItem]:
+        def fetch(token: str) -> tuple[list[dataset_pb2.DatasetItem], str]:
+            page = self._call(
+                self.datasets.ListDatasetItems,
+                dataset_pb2.ListDatasetItemsRequest(
+                    parent=name, split=_split(split), page_size=page_size, page_token=token
+                ),
+            )
+            return list(page.items), page.next_page_token
+
+        return self._pages(fetch)
+
+    def delete_dataset(self, name: str) -> None:
+        self._call(self.datasets.DeleteDataset, dataset_pb2.DeleteDatasetRequest(name=name))
+
+    # -- export -------------------------------------------------------------
+
+    def export_chunks(
+        self,
+        dataset: str,
+        *,
+        format: str = "trace",
+        split: str = "ALL",
+        system_instruction: str = "",
+        rows_per_chunk: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[export_pb2.ExportDatasetResponse]:
+        """The raw ExportDataset stream. Closing the iterator early cancels the call."""
+        request = export_pb2.ExportDatasetRequest(
+            dataset=dataset,
+            format=export_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{format.upper()}"),
+            split=_split(split),
+            system_instruction=system_instruction,
+            rows_per_chunk=rows_per_chunk,
+        )
+        call = self.exports.ExportDataset(request, timeout=timeout, metadata=self._metadata)
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()  # no-op once finished; stops the server if we stopped reading
+
+    def export_to_file(
+        self,
+        dataset: str,
+        path: str | Path,
+        *,
+        format: str = "trace",
+        split: str = "ALL",
+        system_instruction: str = "",
+        progress: bool = False,
+        timeout: float | None = None,
+    ) -> export_pb2.ExportSummary:
+        """Write an export to a .jsonl file and verify its SHA-256; returns the summary.
+
+        The file is written to `path + ".part"` and renamed only once the
+        checksum matches, so a failed export never leaves a truncated file."""
+        path = Path(path)
+        part = path.with_name(path.name + ".part")
+        digest = hashlib.sha256()
+        summary: export_pb2.ExportSummary | None = None
+        total = _split_rows(self.get_dataset(dataset), split) if progress else None
+        with _progress(progress, total, f"export {format}") as advance, part.open("wb") as out:
+            for message in self.export_chunks(
+                dataset,
+                format=format,
+                split=split,
+                system_instruction=system_instruction,
+                timeout=timeout,
+            ):
+                if message.HasField("summary"):
+                    summary = message.summary
+                    break
+                digest.update(message.chunk.data)
+                out.write(message.chunk.data)
+                advance(message.chunk.row_count)
+        if summary is None:
+            part.unlink(missing_ok=True)
+            raise TunixRtError("export stream ended without a summary")
+        if digest.hexdigest() != summary.sha256:
+            part.unlink(missing_ok=True)
+            raise TunixRtError(
+                f"checksum mismatch: got {digest.hexdigest()}, server sent {summary.sha256}"
+            )
+        part.replace(path)
+        return summary
+
+    def get_training_manifest(
+        self, dataset: str, *, model: str = "", hyperparameters: dict[str, str] | None = None
+    ) -> str:
+        request = export_pb2.GetTrainingManifestRequest(
+            dataset=dataset, model=model, hyperparameters=hyperparameters or {}
+        )
+        return self._call(self.exports.GetTrainingManifest, request).yaml
+
+
+def _split(name: str) -> dataset_pb2.DatasetSplit.ValueType:
+    return dataset_pb2.DatasetSplit.Value(f"DATASET_SPLIT_{name.upper()}")
+
+
+def _split_rows(ds: dataset_pb2.Dataset, split: str) -> int:
+    return {"TRAIN": ds.stats.train_count, "EVAL": ds.stats.eval_count}.get(
+        split.upper(), ds.stats.trace_count
+    )
+
+
+@contextmanager
+def _progress(enabled: bool, total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    if not enabled:
+        yield lambda _n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 __all__ = ["Client", "TunixRtError"]

@@ -11,16 +11,22 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from tunixrt.v1 import (
     dataset_pb2,
+    dataset_pb2_grpc,
     export_pb2,
+    export_pb2_grpc,
     trace_pb2,
     trace_pb2_grpc,
     training_pb2,
 )
 
 from .config import Settings
+from .dataset_service import DatasetService
+from .export_service import ExportService
 from .interceptors import ErrorInterceptor
+from .storage.datasets import DatasetStore
 from .storage.db import create_engine, migrate
 from .storage.traces import TraceStore
 from .trace_service import TraceService
@@ -58,6 +64,12 @@ async def start(settings: Settings) -> RunningServer:
         ],
     )
     trace_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(TraceStore(engine)), server)
+    dataset_store = DatasetStore(engine)
+    datasets = DatasetService(dataset_store)
+    dataset_pb2_grpc.add_DatasetServiceServicer_to_server(datasets, server)
+    export_pb2_grpc.add_ExportServiceServicer_to_server(
+        ExportService(dataset_store, datasets), server
+    )
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import orjson
 from google.protobuf import empty_pb2, struct_pb2, timestamp_pb2
+
 from tunixrt.v1 import trace_pb2, trace_pb2_grpc
 
 from .errors import (
@@ -93,7 +94,7 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         conditions = parse_filter(request.filter)
         cursor = decode_token(request.page_token, request.filter)
         # One extra row tells whether another page exists without a COUNT.
-        rows = await asyncio.to_thread(self._store.list, conditions, size + 1, cursor)
+        rows = await asyncio.to_thread(self._store.page, conditions, size + 1, cursor)
         page = rows[:size]
         token = encode_token(page[-1].seq, request.filter) if len(rows) > size else ""
         return trace_pb2.ListTracesResponse(

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from google.protobuf import json_format
+
 from tunixrt.v1 import trace_pb2
 
 from .errors import FieldViolation

@@ -27,7 +27,8 @@ _COLUMNS = {
 }
 
 
-def _meta_expr(path: tuple[str, ...], value: object) -> sa.ColumnElement[Any]:
+def meta_value(path: tuple[str, ...], value: object) -> sa.ColumnElement[Any]:
+    """meta at `path`, typed like `value` (string, number or boolean)."""
     element = traces.c.meta[path]
     typed: sa.ColumnElement[Any]
     if isinstance(value, bool):
@@ -43,7 +44,7 @@ def where(conditions: Sequence[Condition]) -> sa.ColumnElement[bool]:
     clauses = []
     for cond in conditions:
         column = (
-            _meta_expr(cond.meta_path, cond.value) if cond.field == "meta" else _COLUMNS[cond.field]
+            meta_value(cond.meta_path, cond.value) if cond.field == "meta" else _COLUMNS[cond.field]
         )
         clauses.append(_OPS[cond.op](column, cond.value))
     return sa.and_(sa.true(), *clauses)

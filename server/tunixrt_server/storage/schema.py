@@ -38,3 +38,37 @@ traces = sa.Table(
     sa.Column("char_count", sa.Integer, nullable=False),
     sa.Column("request_id", sa.String(128), nullable=True, unique=True),
 )
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(257), nullable=False, unique=True),
+    sa.Column("build_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("spec", JsonType, nullable=False),  # build inputs and provenance, as given
+    sa.Column("stats", JsonType, nullable=False),
+    sa.Column("item_count", sa.Integer, nullable=False),
+    sa.Column("create_time_us", sa.BigInteger, nullable=False),
+)
+
+# The frozen selection. RESTRICT: a trace a dataset uses cannot be deleted,
+# so a dataset's content can never change under it.
+dataset_items = sa.Table(
+    "dataset_items",
+    metadata,
+    sa.Column(
+        "dataset_seq",
+        SeqType,
+        sa.ForeignKey("datasets.seq", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column(
+        "trace_seq",
+        SeqType,
+        sa.ForeignKey("traces.seq", ondelete="RESTRICT"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("split", sa.SmallInteger, nullable=False),  # DatasetSplit TRAIN=2 / EVAL=3
+)

@@ -16,7 +16,8 @@ from ..filters import Condition
 from ..validation import NewTrace
 from .bulk import FastInsert
 from .filtering import where
-from .schema import JsonType, traces
+from .schema import JsonType, dataset_items, datasets, traces
+from .usage import TraceInUse
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +163,7 @@ class TraceStore:
     def get(self, trace_id: str) -> StoredTrace | None:
         return self._get_where(traces.c.id == trace_id)
 
-    def list(
+    def page(
         self, conditions: Sequence[Condition], limit: int, before_seq: int | None
     ) -> list[StoredTrace]:
         """Newest first; `before_seq` is the keyset cursor of the previous page."""
@@ -174,5 +175,22 @@ class TraceStore:
             return [StoredTrace(*row) for row in conn.execute(query)]
 
     def delete(self, trace_id: str) -> bool:
+        """Delete a trace no dataset uses; raise TraceInUse naming the datasets that do."""
         with self._engine.begin() as conn:
+            users = (
+                conn.execute(
+                    sa.select(datasets.c.key)
+                    .select_from(
+                        dataset_items.join(datasets, datasets.c.seq == dataset_items.c.dataset_seq)
+                    )
+                    .join(traces, traces.c.seq == dataset_items.c.trace_seq)
+                    .where(traces.c.id == trace_id)
+                    .distinct()
+                    .order_by(datasets.c.key)
+                )
+                .scalars()
+                .all()
+            )
+            if users:
+                raise TraceInUse(list(users))
             return conn.execute(traces.delete().where(traces.c.id == trace_id)).rowcount > 0

@@ -1,0 +1,230 @@
+"""Dataset persistence: the frozen selection, its stats, and reading it back in order."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import selection
+from ..filters import Condition
+from .filtering import meta_value, where
+from .schema import dataset_items, datasets, traces
+from .traces import StoredTrace, now_us
+
+
+class DatasetExists(Exception):
+    pass
+
+
+class EmptySelection(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSpec:
+    key: str
+    dataset_name: str
+    version: str
+    filter: str
+    limit: int
+    strategy: str  # LATEST | RANDOM | STRATIFIED
+    seed: int
+    stratify_by: str
+    eval_fraction: float
+    provenance: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDataset:
+    seq: int
+    key: str
+    build_id: str
+    spec: dict[str, Any]
+    stats: dict[str, Any]
+    item_count: int
+    create_time_us: int
+
+
+_COLUMNS = (
+    datasets.c.seq,
+    datasets.c.key,
+    datasets.c.build_id,
+    datasets.c.spec,
+    datasets.c.stats,
+    datasets.c.item_count,
+    datasets.c.create_time_us,
+)
+_TRACE_COLUMNS = (
+    traces.c.seq,
+    traces.c.id,
+    traces.c.create_time_us,
+    traces.c.trace_version,
+    traces.c.prompt,
+    traces.c.final_answer,
+    traces.c.steps_json,
+    traces.c.meta,
+)
+ITEM_CHUNK = 5_000
+
+
+class DatasetStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    def _select(
+        self, conn: sa.Connection, spec: DatasetSpec, conditions: Sequence[Condition]
+    ) -> tuple[list[int], dict[int, str]]:
+        flt = where(conditions)
+        if spec.strategy == "LATEST":
+            rows = conn.execute(
+                sa.select(traces.c.seq).where(flt).order_by(traces.c.seq.desc()).limit(spec.limit)
+            )
+            return [r[0] for r in rows], {}
+        if spec.strategy == "RANDOM":
+            seqs = (
+                conn.execute(sa.select(traces.c.seq).where(flt).order_by(traces.c.seq))
+                .scalars()
+                .all()
+            )
+            return selection.select_random(seqs, spec.limit, spec.seed), {}
+        rows = conn.execute(
+            sa.select(traces.c.seq, meta_value(tuple(spec.stratify_by.split(".")), ""))
+            .where(flt)
+            .order_by(traces.c.seq)
+        )
+        candidates = [(seq, "" if value is None else str(value)) for seq, value in rows]
+        return selection.select_stratified(candidates, spec.limit, spec.seed), dict(candidates)
+
+    def build(self, spec: DatasetSpec, conditions: Sequence[Condition]) -> StoredDataset:
+        """Select, split and freeze in one transaction."""
+        try:
+            with self._engine.begin() as conn:
+                if conn.execute(
+                    sa.select(datasets.c.seq).where(datasets.c.key == spec.key)
+                ).first():
+                    raise DatasetExists(spec.key)
+                selected, strata = self._select(conn, spec, conditions)
+                if not selected:
+                    raise EmptySelection(spec.filter)
+                splits = selection.assign_splits(selected, strata, spec.eval_fraction, spec.seed)
+                seq: int = conn.execute(
+                    datasets.insert().values(
+                        key=spec.key,
+                        build_id=str(uuid.uuid4()),
+                        spec={k: v for k, v in dataclasses.asdict(spec).items() if k != "key"},
+                        stats={},
+                        item_count=len(selected),
+                        create_time_us=now_us(),
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                for start in range(0, len(selected), ITEM_CHUNK):
+                    conn.execute(
+                        dataset_items.insert(),
+                        [
+                            {"dataset_seq": seq, "position": n, "trace_seq": t, "split": splits[n]}
+                            for n, t in enumerate(selected[start : start + ITEM_CHUNK], start)
+                        ],
+                    )
+                conn.execute(
+                    datasets.update()
+                    .where(datasets.c.seq == seq)
+                    .values(stats=self._stats(conn, seq))
+                )
+        except sa.exc.IntegrityError:
+            raise DatasetExists(spec.key) from None  # a concurrent build of the same key won
+        found = self.get(spec.key)
+        assert found is not None
+        return found
+
+    def _stats(self, conn: sa.Connection, dataset_seq: int) -> dict[str, Any]:
+        joined = dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq)
+        mine = dataset_items.c.dataset_seq == dataset_seq
+        count, avg_steps, min_steps, max_steps, avg_chars, evals = conn.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.avg(traces.c.step_count),
+                sa.func.min(traces.c.step_count),
+                sa.func.max(traces.c.step_count),
+                sa.func.avg(traces.c.char_count),
+                sa.func.sum(sa.case((dataset_items.c.split == selection.EVAL, 1), else_=0)),
+            )
+            .select_from(joined)
+            .where(mine)
+        ).one()
+
+        def counts(column: sa.Column[str]) -> dict[str, int]:
+            rows = conn.execute(
+                sa.select(column, sa.func.count()).select_from(joined).where(mine).group_by(column)
+            )
+            return {value: n for value, n in rows}
+
+        return {
+            "trace_count": count,
+            "train_count": count - (evals or 0),
+            "eval_count": evals or 0,
+            "avg_steps": float(avg_steps or 0),
+            "min_steps": min_steps or 0,
+            "max_steps": max_steps or 0,
+            "avg_chars": float(avg_chars or 0),
+            "source_counts": counts(traces.c.source),
+            "category_counts": counts(traces.c.category),
+        }
+
+    def get(self, key: str) -> StoredDataset | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(*_COLUMNS).where(datasets.c.key == key)).first()
+        return StoredDataset(*row) if row else None
+
+    def page(self, limit: int, before_seq: int | None) -> list[StoredDataset]:
+        query = sa.select(*_COLUMNS).order_by(datasets.c.seq.desc()).limit(limit)
+        if before_seq is not None:
+            query = query.where(datasets.c.seq < before_seq)
+        with self._engine.connect() as conn:
+            return [StoredDataset(*row) for row in conn.execute(query)]
+
+    def delete(self, key: str) -> bool:
+        with self._engine.begin() as conn:
+            return conn.execute(datasets.delete().where(datasets.c.key == key)).rowcount > 0
+
+    def items(
+        self, dataset_seq: int, split: int | None, after_position: int, limit: int
+    ) -> list[tuple[int, str, int]]:
+        """(position, trace id, split) in manifest order after `after_position`."""
+        query = (
+            sa.select(dataset_items.c.position, traces.c.id, dataset_items.c.split)
+            .select_from(dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq))
+            .where(
+                dataset_items.c.dataset_seq == dataset_seq,
+                dataset_items.c.position > after_position,
+            )
+            .order_by(dataset_items.c.position)
+            .limit(limit)
+        )
+        if split is not None:
+            query = query.where(dataset_items.c.split == split)
+        with self._engine.connect() as conn:
+            return [(p, i, s) for p, i, s in conn.execute(query)]
+
+    def traces_page(
+        self, dataset_seq: int, split: int | None, after_position: int, limit: int
+    ) -> list[tuple[int, StoredTrace]]:
+        """Whole traces in manifest order, one bounded page at a time (constant memory)."""
+        query = (
+            sa.select(dataset_items.c.position, *_TRACE_COLUMNS)
+            .select_from(dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq))
+            .where(
+                dataset_items.c.dataset_seq == dataset_seq,
+                dataset_items.c.position > after_position,
+            )
+            .order_by(dataset_items.c.position)
+            .limit(limit)
+        )
+        if split is not None:
+            query = query.where(dataset_items.c.split == split)
+        with self._engine.connect() as conn:
+            return [(row[0], StoredTrace(*row[1:])) for row in conn.execute(query)]
