@@ -17,6 +17,9 @@ import pytest
 from tunixrt import Client
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Tests never reach a model or dataset hub.
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -260,8 +260,8 @@ class Client:
         system_instruction: str = "",
         rows_per_chunk: int = 0,
         timeout: float | None = None,
-    ) -> Iterator[export_pb2.ExportDatasetResponse]:
-        """The raw ExportDataset stream. Closing the iterator early cancels the call."""
+    ) -> Generator[export_pb2.ExportDatasetResponse, None, None]:
+        """The raw ExportDataset stream. Closing the generator early cancels the call."""
         request = export_pb2.ExportDatasetRequest(
             dataset=dataset,
             format=export_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{format.upper()}"),

@@ -7,23 +7,21 @@ import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 import yaml
-from google.protobuf import timestamp_pb2
 
 from tunixrt.v1 import export_pb2, export_pb2_grpc
 
 from . import hyperparams
 from .dataset_service import DatasetService, split_filter
 from .errors import bad_field
-from .rendering import TraceDoc, render_line
+from .rendering import NEEDS_META, render_lines
 from .storage.datasets import DatasetStore
-from .storage.traces import StoredTrace
 
 DEFAULT_ROWS_PER_CHUNK = 256
 MAX_ROWS_PER_CHUNK = 4_096
 MAX_CHUNK_BYTES = 1024 * 1024  # clients refuse messages over 4 MiB by default
-DB_PAGE_ROWS = 1_024
+MAX_PAGE_ROWS = 4_096
+PAGE_CHAR_BUDGET = 4_000_000  # a page of huge traces shrinks to about this much text
 MAX_SYSTEM_CHARS = 10_000
 FORMAT_NAMES = {
     export_pb2.EXPORT_FORMAT_UNSPECIFIED: "trace",
@@ -34,32 +32,18 @@ FORMAT_NAMES = {
 }
 
 
-def trace_doc(trace: StoredTrace) -> TraceDoc:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromMicroseconds(trace.create_time_us)
-    return TraceDoc(
-        id=trace.id,
-        trace_version=trace.trace_version,
-        prompt=trace.prompt,
-        final_answer=trace.final_answer,
-        steps=orjson.loads(trace.steps_json),
-        meta=trace.meta,
-        create_time=ts.ToJsonString(),
-    )
-
-
 class ExportService(export_pb2_grpc.ExportServiceServicer):
     def __init__(self, store: DatasetStore, datasets: DatasetService) -> None:
         self._store = store
         self._datasets = datasets
 
     def _render_page(
-        self, dataset_seq: int, split: int | None, after: int, fmt: str, system: str
+        self, dataset_seq: int, split: int | None, after: int, fmt: str, system: str, page_rows: int
     ) -> tuple[int, list[bytes]]:
-        page = self._store.traces_page(dataset_seq, split, after, DB_PAGE_ROWS)
-        if not page:
-            return after, []
-        return page[-1][0], [render_line(fmt, trace_doc(t), system) for _, t in page]
+        after, rows = self._store.export_page(
+            dataset_seq, split, after, page_rows, meta=fmt in NEEDS_META
+        )
+        return after, render_lines(fmt, rows, system)
 
     async def ExportDataset(
         self, request: export_pb2.ExportDatasetRequest, context: Any
@@ -82,31 +66,43 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
 
         digest = hashlib.sha256()
         rows = size = 0
-        pending: list[bytes] = []
-        pending_bytes = 0
         after = -1
-        # Pages are fetched and rendered in a worker thread, one at a time, so
-        # memory stays bounded by a page and a cancelled client stops the loop
-        # at the next yield.
-        while True:
-            after, lines = await asyncio.to_thread(
-                self._render_page, ds.seq, split, after, fmt, request.system_instruction
+        avg_chars = max(1, int(ds.stats.get("avg_chars", 1)))
+        page_rows = max(16, min(MAX_PAGE_ROWS, PAGE_CHAR_BUDGET // avg_chars))
+
+        def next_page(after: int) -> asyncio.Future[tuple[int, list[bytes]]]:
+            return asyncio.ensure_future(
+                asyncio.to_thread(
+                    self._render_page,
+                    ds.seq,
+                    split,
+                    after,
+                    fmt,
+                    request.system_instruction,
+                    page_rows,
+                )
             )
-            if not lines:
-                break
-            for line in lines:
-                digest.update(line)
-                rows += 1
-                size += len(line)
-                pending.append(line)
-                pending_bytes += len(line)
-                if len(pending) >= per_chunk or pending_bytes >= MAX_CHUNK_BYTES:
-                    for chunk in _chunks(b"".join(pending), len(pending)):
-                        yield chunk
-                    pending, pending_bytes = [], 0
-        if pending:
-            for chunk in _chunks(b"".join(pending), len(pending)):
-                yield chunk
+
+        # Pages are read and rendered in a worker thread while the previous one
+        # is being sent: memory stays bounded by two pages, and a client that
+        # cancels or misses its deadline stops the loop at the next yield.
+        page = next_page(after)
+        try:
+            while True:
+                after, lines = await page
+                if not lines:
+                    break
+                page = next_page(after)
+                for start in range(0, len(lines), per_chunk):
+                    batch = lines[start : start + per_chunk]
+                    data = b"".join(batch)
+                    digest.update(data)
+                    rows += len(batch)
+                    size += len(data)
+                    for message in _chunks(data, len(batch)):
+                        yield message
+        finally:
+            page.cancel()
         yield export_pb2.ExportDatasetResponse(
             summary=export_pb2.ExportSummary(
                 row_count=rows, byte_count=size, sha256=digest.hexdigest()

@@ -12,23 +12,12 @@ tunix_sft is byte-for-byte the tunix-rt rendering:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 START, END = "<start_of_turn>", "<end_of_turn>"
-
-
-@dataclass(frozen=True, slots=True)
-class TraceDoc:
-    id: str
-    trace_version: str
-    prompt: str
-    final_answer: str
-    steps: Sequence[dict[str, Any]]
-    meta: dict[str, Any]
-    create_time: str
 
 
 def user_text(prompt: str, system: str = "") -> str:
@@ -38,7 +27,7 @@ def user_text(prompt: str, system: str = "") -> str:
 def model_text(steps: Sequence[dict[str, Any]], final_answer: str) -> str:
     if not steps:
         return f"Answer: {final_answer}"
-    lines = "\n".join(f"{n}. {step['content']}" for n, step in enumerate(steps, 1))
+    lines = "\n".join([f"{n}. {step['content']}" for n, step in enumerate(steps, 1)])
     return f"Reasoning:\n{lines}\nAnswer: {final_answer}"
 
 
@@ -51,8 +40,10 @@ def completion_turn(steps: Sequence[dict[str, Any]], final_answer: str) -> str:
     return f"{model_text(steps, final_answer)}{END}"
 
 
-def tunix_sft_text(doc: TraceDoc, system: str = "") -> str:
-    return prompt_turns(doc.prompt, system) + completion_turn(doc.steps, doc.final_answer)
+def tunix_sft_text(
+    prompt: str, steps: Sequence[dict[str, Any]], final_answer: str, system: str = ""
+) -> str:
+    return prompt_turns(prompt, system) + completion_turn(steps, final_answer)
 
 
 def extract_answer(text: str) -> str:
@@ -62,46 +53,65 @@ def extract_answer(text: str) -> str:
     return text.rsplit("Answer:", 1)[1].split(END, 1)[0].strip()
 
 
-def _trace_row(doc: TraceDoc, system: str) -> dict[str, Any]:
+# An export row is (id, trace_version, prompt, final_answer, steps_json, meta,
+# create_time_us) straight from storage: no per-row objects on the hot path.
+Row = tuple[str, str, str, str, str, Any, int]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def rfc3339(micros: int) -> str:
+    return (_EPOCH + timedelta(microseconds=micros)).isoformat().replace("+00:00", "Z")
+
+
+def _trace_row(row: Row, system: str) -> dict[str, Any]:
+    trace_id, version, prompt, answer, steps_json, meta, create_us = row
     return {
-        "id": doc.id,
-        "trace_version": doc.trace_version,
-        "prompt": doc.prompt,
-        "final_answer": doc.final_answer,
-        "steps": doc.steps,
-        "meta": doc.meta,
-        "create_time": doc.create_time,
+        "id": trace_id,
+        "trace_version": version,
+        "prompt": prompt,
+        "final_answer": answer,
+        "steps": orjson.loads(steps_json),
+        "meta": meta,
+        "create_time": rfc3339(create_us),
     }
 
 
-def _sft_row(doc: TraceDoc, system: str) -> dict[str, Any]:
-    return {"id": doc.id, "text": tunix_sft_text(doc, system)}
+def _sft_row(row: Row, system: str) -> dict[str, Any]:
+    user = f"{system}\n\n{row[2]}" if system else row[2]
+    return {
+        "id": row[0],
+        "text": f"{START}user\n{user}{END}\n{START}model\n"
+        f"{model_text(orjson.loads(row[4]), row[3])}{END}",
+    }
 
 
-def _messages_row(doc: TraceDoc, system: str) -> dict[str, Any]:
+def _messages_row(row: Row, system: str) -> dict[str, Any]:
     messages = [{"role": "system", "content": system}] if system else []
     messages += [
-        {"role": "user", "content": doc.prompt},
-        {"role": "assistant", "content": model_text(doc.steps, doc.final_answer)},
+        {"role": "user", "content": row[2]},
+        {"role": "assistant", "content": model_text(orjson.loads(row[4]), row[3])},
     ]
-    return {"id": doc.id, "messages": messages}
+    return {"id": row[0], "messages": messages}
 
 
-def _prompt_completion_row(doc: TraceDoc, system: str) -> dict[str, Any]:
+def _prompt_completion_row(row: Row, system: str) -> dict[str, Any]:
     return {
-        "id": doc.id,
-        "prompt": prompt_turns(doc.prompt, system),
-        "completion": completion_turn(doc.steps, doc.final_answer),
+        "id": row[0],
+        "prompt": prompt_turns(row[2], system),
+        "completion": completion_turn(orjson.loads(row[4]), row[3]),
     }
 
 
-FORMATS: dict[str, Callable[[TraceDoc, str], dict[str, Any]]] = {
+FORMATS: dict[str, Callable[[Row, str], dict[str, Any]]] = {
     "trace": _trace_row,
     "tunix_sft": _sft_row,
     "messages": _messages_row,
     "prompt_completion": _prompt_completion_row,
 }
+# Only the trace format shows meta; the others skip decoding it.
+NEEDS_META = {"trace"}
 
 
-def render_line(fmt: str, doc: TraceDoc, system: str = "") -> bytes:
-    return orjson.dumps(FORMATS[fmt](doc, system)) + b"\n"
+def render_lines(fmt: str, rows: Sequence[Row], system: str = "") -> list[bytes]:
+    render, dumps = FORMATS[fmt], orjson.dumps
+    return [dumps(render(row, system)) + b"\n" for row in rows]

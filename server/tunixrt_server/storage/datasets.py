@@ -14,7 +14,7 @@ from .. import selection
 from ..filters import Condition
 from .filtering import meta_value, where
 from .schema import dataset_items, datasets, traces
-from .traces import StoredTrace, now_us
+from .traces import now_us
 
 
 class DatasetExists(Exception):
@@ -58,16 +58,6 @@ _COLUMNS = (
     datasets.c.stats,
     datasets.c.item_count,
     datasets.c.create_time_us,
-)
-_TRACE_COLUMNS = (
-    traces.c.seq,
-    traces.c.id,
-    traces.c.create_time_us,
-    traces.c.trace_version,
-    traces.c.prompt,
-    traces.c.final_answer,
-    traces.c.steps_json,
-    traces.c.meta,
 )
 ITEM_CHUNK = 5_000
 
@@ -210,12 +200,25 @@ class DatasetStore:
         with self._engine.connect() as conn:
             return [(p, i, s) for p, i, s in conn.execute(query)]
 
-    def traces_page(
-        self, dataset_seq: int, split: int | None, after_position: int, limit: int
-    ) -> list[tuple[int, StoredTrace]]:
-        """Whole traces in manifest order, one bounded page at a time (constant memory)."""
+    def export_page(
+        self, dataset_seq: int, split: int | None, after_position: int, limit: int, *, meta: bool
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """Export rows (id, trace_version, prompt, final_answer, steps_json, meta,
+        create_time_us) in manifest order after `after_position`, one bounded page
+        at a time (constant memory); returns the last position too. Without
+        `meta`, None stands in for it and its JSON is never decoded."""
+        meta_column = traces.c.meta if meta else sa.null()
         query = (
-            sa.select(dataset_items.c.position, *_TRACE_COLUMNS)
+            sa.select(
+                dataset_items.c.position,
+                traces.c.id,
+                traces.c.trace_version,
+                traces.c.prompt,
+                traces.c.final_answer,
+                traces.c.steps_json,
+                meta_column,
+                traces.c.create_time_us,
+            )
             .select_from(dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq))
             .where(
                 dataset_items.c.dataset_seq == dataset_seq,
@@ -227,4 +230,7 @@ class DatasetStore:
         if split is not None:
             query = query.where(dataset_items.c.split == split)
         with self._engine.connect() as conn:
-            return [(row[0], StoredTrace(*row[1:])) for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+        if not rows:
+            return after_position, []
+        return rows[-1][0], [tuple(row)[1:] for row in rows]
