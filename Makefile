@@ -31,3 +31,4 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_ingest.py
+	$(BIN)/python scripts/bench_export.py
