@@ -9,14 +9,14 @@ from google.protobuf import json_format, struct_pb2
 from .v1 import trace_pb2
 
 
-def _whole_numbers_as_int(value: Any) -> Any:
+def whole_numbers_as_int(value: Any) -> Any:
     # Struct carries numbers as doubles; give back ints where the JSON had them.
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     if isinstance(value, dict):
-        return {k: _whole_numbers_as_int(v) for k, v in value.items()}
+        return {k: whole_numbers_as_int(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_whole_numbers_as_int(v) for v in value]
+        return [whole_numbers_as_int(v) for v in value]
     return value
 
 
@@ -28,7 +28,7 @@ def trace_to_dict(trace: trace_pb2.Trace) -> dict[str, Any]:
         "prompt": trace.prompt,
         "final_answer": trace.final_answer,
         "steps": [{"i": s.i, "type": s.type, "content": s.content} for s in trace.steps],
-        "meta": _whole_numbers_as_int(json_format.MessageToDict(trace.meta)),
+        "meta": whole_numbers_as_int(json_format.MessageToDict(trace.meta)),
         "create_time": trace.create_time.ToJsonString(),
     }
 

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 
+from tunixrt.convert import whole_numbers_as_int
 from tunixrt.v1 import trace_pb2
 
 from .errors import FieldViolation
@@ -232,18 +233,6 @@ def trace_from_json(doc: object) -> NewTrace:
     return NewTrace(version, prompt, answer, steps, meta, orjson.dumps(meta))
 
 
-def _integral_floats_to_int(value: Any) -> Any:
-    # google.protobuf.Struct carries every number as a double; a whole number
-    # almost always started as an int in the caller's JSON.
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral_floats_to_int(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral_floats_to_int(v) for v in value]
-    return value
-
-
 def trace_from_proto(msg: trace_pb2.Trace) -> NewTrace:
     """Validate a typed trace with the same rules and field names as JSON."""
     doc: dict[str, Any] = {
@@ -253,7 +242,8 @@ def trace_from_proto(msg: trace_pb2.Trace) -> NewTrace:
         "steps": [
             {"i": s.i, "type": s.type or None, "content": s.content or None} for s in msg.steps
         ],
-        "meta": _integral_floats_to_int(json_format.MessageToDict(msg.meta))
+        # Struct carries numbers as doubles; the caller's JSON almost always had ints.
+        "meta": whole_numbers_as_int(json_format.MessageToDict(msg.meta))
         if msg.HasField("meta")
         else {},
     }

@@ -181,12 +181,17 @@ class DatasetStore:
         with self._engine.begin() as conn:
             return conn.execute(datasets.delete().where(datasets.c.key == key)).rowcount > 0
 
-    def items(
-        self, dataset_seq: int, split: int | None, after_position: int, limit: int
-    ) -> list[tuple[int, str, int]]:
-        """(position, trace id, split) in manifest order after `after_position`."""
+    def _page(
+        self,
+        columns: Sequence[sa.ColumnElement[Any]],
+        dataset_seq: int,
+        split: int | None,
+        after_position: int,
+        limit: int,
+    ) -> list[Any]:  # sa.Row objects: (position, *columns)
+        """(position, *columns) of items in manifest order after `after_position`."""
         query = (
-            sa.select(dataset_items.c.position, traces.c.id, dataset_items.c.split)
+            sa.select(dataset_items.c.position, *columns)
             .select_from(dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq))
             .where(
                 dataset_items.c.dataset_seq == dataset_seq,
@@ -198,7 +203,16 @@ class DatasetStore:
         if split is not None:
             query = query.where(dataset_items.c.split == split)
         with self._engine.connect() as conn:
-            return [(p, i, s) for p, i, s in conn.execute(query)]
+            return list(conn.execute(query).all())
+
+    def items(
+        self, dataset_seq: int, split: int | None, after_position: int, limit: int
+    ) -> list[tuple[int, str, int]]:
+        """(position, trace id, split) in manifest order after `after_position`."""
+        rows = self._page(
+            (traces.c.id, dataset_items.c.split), dataset_seq, split, after_position, limit
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
 
     def export_page(
         self, dataset_seq: int, split: int | None, after_position: int, limit: int, *, meta: bool
@@ -207,30 +221,16 @@ class DatasetStore:
         create_time_us) in manifest order after `after_position`, one bounded page
         at a time (constant memory); returns the last position too. Without
         `meta`, None stands in for it and its JSON is never decoded."""
-        meta_column = traces.c.meta if meta else sa.null()
-        query = (
-            sa.select(
-                dataset_items.c.position,
-                traces.c.id,
-                traces.c.trace_version,
-                traces.c.prompt,
-                traces.c.final_answer,
-                traces.c.steps_json,
-                meta_column,
-                traces.c.create_time_us,
-            )
-            .select_from(dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq))
-            .where(
-                dataset_items.c.dataset_seq == dataset_seq,
-                dataset_items.c.position > after_position,
-            )
-            .order_by(dataset_items.c.position)
-            .limit(limit)
+        columns = (
+            traces.c.id,
+            traces.c.trace_version,
+            traces.c.prompt,
+            traces.c.final_answer,
+            traces.c.steps_json,
+            traces.c.meta if meta else sa.null(),
+            traces.c.create_time_us,
         )
-        if split is not None:
-            query = query.where(dataset_items.c.split == split)
-        with self._engine.connect() as conn:
-            rows = conn.execute(query).all()
+        rows = self._page(columns, dataset_seq, split, after_position, limit)
         if not rows:
             return after_position, []
         return rows[-1][0], [tuple(row)[1:] for row in rows]
