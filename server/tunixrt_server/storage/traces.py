@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,21 +63,22 @@ _ROW_KEYS = (
 )
 
 
-def _row(trace: NewTrace, now: int, request_id: str | None) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()),
-        "create_time_us": now,
-        "trace_version": trace.trace_version,
-        "prompt": trace.prompt,
-        "final_answer": trace.final_answer,
-        "steps_json": orjson.dumps(trace.steps).decode(),
-        "meta_json": trace.meta_json.decode(),
-        "source": trace.source,
-        "category": trace.category,
-        "step_count": len(trace.steps),
-        "char_count": trace.char_count,
-        "request_id": request_id,
-    }
+def _row(trace_id: str, trace: NewTrace, now: int, request_id: str | None) -> tuple[Any, ...]:
+    """One traces row, in _ROW_KEYS order."""
+    return (
+        trace_id,
+        now,
+        trace.trace_version,
+        trace.prompt,
+        trace.final_answer,
+        orjson.dumps(trace.steps).decode(),
+        trace.meta_json.decode(),
+        trace.source,
+        trace.category,
+        len(trace.steps),
+        trace.char_count,
+        request_id,
+    )
 
 
 def _insert_statement(dialect: str) -> sa.Insert:
@@ -108,31 +108,17 @@ _VARIANT = "89ab"
 class TraceStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._insert = _insert_statement(engine.dialect.name)
-        self._bulk_insert = FastInsert(engine, self._insert, _ROW_KEYS)
+        self._insert = FastInsert(engine, _insert_statement(engine.dialect.name), _ROW_KEYS)
 
     def insert_batch(self, batch: Sequence[NewTrace]) -> int:
         """Store a batch in one transaction: all of it or, on any error, none."""
         now = now_us()
         rows = [
-            (
-                trace_id,
-                now,
-                t.trace_version,
-                t.prompt,
-                t.final_answer,
-                orjson.dumps(t.steps).decode(),
-                t.meta_json.decode(),
-                t.source,
-                t.category,
-                len(t.steps),
-                t.char_count,
-                None,
-            )
+            _row(trace_id, t, now, None)
             for trace_id, t in zip(_new_ids(len(batch)), batch, strict=True)
         ]
         with self._engine.begin() as conn:
-            self._bulk_insert(conn, rows)
+            self._insert(conn, rows)
         return len(rows)
 
     def create(self, trace: NewTrace, request_id: str | None) -> StoredTrace:
@@ -141,17 +127,17 @@ class TraceStore:
             existing = self._get_where(traces.c.request_id == request_id)
             if existing:
                 return existing
-        row = _row(trace, now_us(), request_id or None)
+        trace_id = _new_ids(1)[0]
         try:
             with self._engine.begin() as conn:
-                conn.execute(self._insert, row)
+                self._insert(conn, [_row(trace_id, trace, now_us(), request_id or None)])
         except sa.exc.IntegrityError:
             # A concurrent retry with the same request_id won the race.
             existing = self._get_where(traces.c.request_id == request_id) if request_id else None
             if existing is None:
                 raise
             return existing
-        found = self._get_where(traces.c.id == row["id"])
+        found = self._get_where(traces.c.id == trace_id)
         assert found is not None
         return found
 
