@@ -159,6 +159,14 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         # Validation of batch k+1 overlaps the INSERT of batch k (sqlite3
         # releases the GIL while it writes); inserts stay in stream order.
         pending: asyncio.Future[int] | None = None
+
+        async def settle() -> None:
+            nonlocal pending
+            if pending is not None:
+                result.accepted_count += await pending
+                result.accepted_batch_count += 1
+                pending = None
+
         try:
             async for request in request_iterator:
                 valid, errors, count = await asyncio.to_thread(
@@ -171,21 +179,15 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                     result.rejected_batch_count += 1
                     room = MAX_REPORTED_ERRORS - len(result.errors)
                     result.errors.extend(errors[: max(room, 0)])
-                    continue
-                if not valid:
-                    continue
-                if pending is not None:
-                    result.accepted_count += await pending
-                    result.accepted_batch_count += 1
-                pending = asyncio.ensure_future(asyncio.to_thread(self._store.insert_batch, valid))
-            if pending is not None:
-                result.accepted_count += await pending
-                result.accepted_batch_count += 1
-                pending = None
+                elif valid:
+                    await settle()
+                    pending = asyncio.ensure_future(
+                        asyncio.to_thread(self._store.insert_batch, valid)
+                    )
+            await settle()
         except ApiError as exc:
             # Batches before the bad one are committed; say how many.
-            if pending is not None:
-                result.accepted_count += await pending
+            await settle()
             exc.metadata = {**exc.metadata, "accepted_count": str(result.accepted_count)}
             exc.message += f" ({result.accepted_count} traces of earlier batches were stored)"
             raise
