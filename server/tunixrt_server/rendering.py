@@ -43,14 +43,11 @@ def completion_turn(steps: Sequence[dict[str, Any]], final_answer: str) -> str:
 def tunix_sft_text(
     prompt: str, steps: Sequence[dict[str, Any]], final_answer: str, system: str = ""
 ) -> str:
-    return prompt_turns(prompt, system) + completion_turn(steps, final_answer)
-
-
-def extract_answer(text: str) -> str:
-    """The text after the last "Answer:", up to the end of the turn, trimmed."""
-    if "Answer:" not in text:
-        return ""
-    return text.rsplit("Answer:", 1)[1].split(END, 1)[0].strip()
+    # prompt_turns + completion_turn in one f-string: this runs once per exported row.
+    return (
+        f"{START}user\n{user_text(prompt, system)}{END}\n{START}model\n"
+        f"{model_text(steps, final_answer)}{END}"
+    )
 
 
 # An export row is (id, trace_version, prompt, final_answer, steps_json, meta,
@@ -77,12 +74,7 @@ def _trace_row(row: Row, system: str) -> dict[str, Any]:
 
 
 def _sft_row(row: Row, system: str) -> dict[str, Any]:
-    user = f"{system}\n\n{row[2]}" if system else row[2]
-    return {
-        "id": row[0],
-        "text": f"{START}user\n{user}{END}\n{START}model\n"
-        f"{model_text(orjson.loads(row[4]), row[3])}{END}",
-    }
+    return {"id": row[0], "text": tunix_sft_text(row[2], orjson.loads(row[4]), row[3], system)}
 
 
 def _messages_row(row: Row, system: str) -> dict[str, Any]:
