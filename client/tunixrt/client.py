@@ -18,6 +18,8 @@ from .v1 import (
     export_pb2_grpc,
     trace_pb2,
     trace_pb2_grpc,
+    training_pb2,
+    training_pb2_grpc,
 )
 
 T = TypeVar("T")
@@ -111,6 +113,7 @@ class Client:
         self.traces = trace_pb2_grpc.TraceServiceStub(self.channel)
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
         self.exports = export_pb2_grpc.ExportServiceStub(self.channel)
+        self.training = training_pb2_grpc.TrainingServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
@@ -329,6 +332,118 @@ class Client:
             dataset=dataset, model=model, hyperparameters=hyperparameters or {}
         )
         return self._call(self.exports.GetTrainingManifest, request).yaml
+
+    # -- training -------------------------------------------------------------
+
+    def create_training_run(
+        self,
+        dataset: str,
+        *,
+        preset: str = "",
+        local_path: str = "",
+        hyperparameters: training_pb2.Hyperparameters | dict[str, Any] | None = None,
+        lora_rank: int = 0,
+        lora_alpha: float = 0.0,
+        created_by: str = "",
+        labels: dict[str, str] | None = None,
+        request_id: str = "",
+    ) -> training_pb2.TrainingRun:
+        """Queue a run; zero/absent hyperparameters take the server's defaults.
+        `lora_rank` > 0 trains LoRA adapters instead of all weights."""
+        hp = (
+            hyperparameters
+            if isinstance(hyperparameters, training_pb2.Hyperparameters)
+            else training_pb2.Hyperparameters(**(hyperparameters or {}))
+        )
+        run = training_pb2.TrainingRun(
+            dataset=dataset,
+            model=training_pb2.ModelSpec(preset=preset, local_path=local_path),
+            hyperparameters=hp,
+            lora=training_pb2.LoraConfig(enabled=lora_rank > 0, rank=lora_rank, alpha=lora_alpha),
+            created_by=created_by,
+            labels=labels or {},
+        )
+        request = training_pb2.CreateTrainingRunRequest(training_run=run, request_id=request_id)
+        return self._call(self.training.CreateTrainingRun, request)
+
+    def get_training_run(self, name: str) -> training_pb2.TrainingRun:
+        request = training_pb2.GetTrainingRunRequest(name=name)
+        return self._call(self.training.GetTrainingRun, request)
+
+    def list_training_runs(
+        self, *, state: str = "", page_size: int = 0
+    ) -> Iterator[training_pb2.TrainingRun]:
+        state_value = _run_state(state or "UNSPECIFIED")
+
+        def fetch(token: str) -> tuple[list[training_pb2.TrainingRun], str]:
+            request = training_pb2.ListTrainingRunsRequest(
+                page_size=page_size, page_token=token, state=state_value
+            )
+            page = self._call(self.training.ListTrainingRuns, request)
+            return list(page.training_runs), page.next_page_token
+
+        return self._pages(fetch)
+
+    def cancel_training_run(self, name: str) -> training_pb2.TrainingRun:
+        request = training_pb2.CancelTrainingRunRequest(name=name)
+        return self._call(self.training.CancelTrainingRun, request)
+
+    def resume_training_run(self, name: str) -> training_pb2.TrainingRun:
+        request = training_pb2.ResumeTrainingRunRequest(name=name)
+        return self._call(self.training.ResumeTrainingRun, request)
+
+    def watch_training_run(
+        self, name: str, *, since_step: int = 0, after_sequence: int = 0
+    ) -> Generator[training_pb2.TrainingEvent, None, None]:
+        """History, then live events, until the run ends. Closing the generator early
+        (or breaking out of a for loop over it) cancels the call."""
+        request = training_pb2.WatchTrainingRunRequest(
+            name=name, since_step=since_step, after_sequence=after_sequence
+        )
+        call = self.training.WatchTrainingRun(request, metadata=self._metadata)
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    def generate(
+        self,
+        name: str,
+        prompts: list[str],
+        *,
+        max_new_tokens: int = 0,
+        temperature: float = 0.0,
+        seed: int = 0,
+        timeout: float = 600.0,
+    ) -> training_pb2.GenerateResponse:
+        request = training_pb2.GenerateRequest(
+            name=name,
+            prompts=prompts,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+        )
+        return self._call(self.training.Generate, request, timeout)
+
+    def evaluate_run(
+        self,
+        name: str,
+        *,
+        split: str = "EVAL",
+        max_examples: int = 0,
+        max_new_tokens: int = 0,
+        timeout: float = 1800.0,
+    ) -> training_pb2.Evaluation:
+        request = training_pb2.EvaluateRunRequest(
+            name=name, split=_split(split), max_examples=max_examples, max_new_tokens=max_new_tokens
+        )
+        return self._call(self.training.EvaluateRun, request, timeout)
+
+
+def _run_state(name: str) -> training_pb2.TrainingRunState.ValueType:
+    return training_pb2.TrainingRunState.Value(f"TRAINING_RUN_STATE_{name.upper()}")
 
 
 def _split(name: str) -> dataset_pb2.DatasetSplit.ValueType:

@@ -20,6 +20,7 @@ from tunixrt.v1 import (
     trace_pb2,
     trace_pb2_grpc,
     training_pb2,
+    training_pb2_grpc,
 )
 
 from .config import Settings
@@ -28,8 +29,11 @@ from .export_service import ExportService
 from .interceptors import ErrorInterceptor
 from .storage.datasets import DatasetStore
 from .storage.db import create_engine, migrate
+from .storage.runs import RunStore
 from .storage.traces import TraceStore
 from .trace_service import TraceService
+from .training.supervisor import Supervisor
+from .training_service import TrainingService
 
 log = logging.getLogger("tunixrt.server")
 
@@ -45,6 +49,7 @@ SERVICE_NAMES = (
 class RunningServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
+    supervisor: Supervisor
     port: int
 
 
@@ -64,11 +69,21 @@ async def start(settings: Settings) -> RunningServer:
         ],
     )
     trace_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(TraceStore(engine)), server)
+    runs = RunStore(engine)
     dataset_store = DatasetStore(engine)
-    datasets = DatasetService(dataset_store)
+    datasets = DatasetService(dataset_store, runs)
     dataset_pb2_grpc.add_DatasetServiceServicer_to_server(datasets, server)
     export_pb2_grpc.add_ExportServiceServicer_to_server(
         ExportService(dataset_store, datasets), server
+    )
+    supervisor = Supervisor(
+        runs,
+        settings.resolved_database_url,
+        settings.data_dir.resolve(),
+        settings.max_concurrent_runs,
+    )
+    training_pb2_grpc.add_TrainingServiceServicer_to_server(
+        TrainingService(runs, dataset_store, datasets, supervisor, settings.data_dir), server
     )
 
     health_servicer = health.aio.HealthServicer()
@@ -81,9 +96,10 @@ async def start(settings: Settings) -> RunningServer:
     except RuntimeError as exc:
         raise SystemExit(f"tunix-rt: cannot listen on {settings.address}: {exc}") from None
     await server.start()
+    await supervisor.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, health_servicer, port)
+    return RunningServer(server, health_servicer, supervisor, port)
 
 
 async def serve(settings: Settings) -> None:
@@ -102,6 +118,7 @@ async def serve(settings: Settings) -> None:
     log.info("shutting down; in-flight calls get %.0fs", settings.shutdown_grace_s)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(grace=settings.shutdown_grace_s)
+    await running.supervisor.stop()
     print("tunix-rt stopped", flush=True)
 
 

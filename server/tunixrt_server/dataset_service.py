@@ -22,6 +22,7 @@ from .storage.datasets import (
     EmptySelection,
     StoredDataset,
 )
+from .storage.runs import RunStore
 
 MAX_LIMIT = 1_000_000
 MAX_FULL_VIEW_ITEMS = 20_000
@@ -79,8 +80,9 @@ def dataset_to_proto(
 
 
 class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
-    def __init__(self, store: DatasetStore) -> None:
+    def __init__(self, store: DatasetStore, runs: RunStore) -> None:
         self._store = store
+        self._runs = runs
 
     async def resolve(self, name: str, field: str = "name") -> StoredDataset:
         key = parse_dataset_name(name, field)
@@ -196,6 +198,14 @@ class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
         self, request: dataset_pb2.DeleteDatasetRequest, context: Any
     ) -> empty_pb2.Empty:
         key = parse_dataset_name(request.name)
+        users = await asyncio.to_thread(self._runs.unfinished_for_dataset, key)
+        if users:
+            raise failed_precondition(
+                f"datasets/{key} is used by unfinished training runs "
+                f"{', '.join('trainingRuns/' + u for u in users[:5])}; cancel them first",
+                reason="DATASET_IN_USE",
+                subject=f"datasets/{key}",
+            )
         if not await asyncio.to_thread(self._store.delete, key):
             raise not_found("dataset", f"datasets/{key}")
         return empty_pb2.Empty()

@@ -72,3 +72,46 @@ dataset_items = sa.Table(
     ),
     sa.Column("split", sa.SmallInteger, nullable=False),  # DatasetSplit TRAIN=2 / EVAL=3
 )
+
+# A run names its dataset by key (no foreign key): a dataset may be deleted once
+# no unfinished run uses it; finished runs keep their history.
+training_runs = sa.Table(
+    "training_runs",
+    metadata,
+    sa.Column("seq", SeqType, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("dataset_key", sa.String(257), nullable=False, index=True),
+    sa.Column("spec", JsonType, nullable=False),  # model, hyperparameters, lora
+    sa.Column("state", sa.SmallInteger, nullable=False, index=True),  # TrainingRunState
+    sa.Column("state_message", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("labels", JsonType, nullable=False),
+    sa.Column("create_time_us", sa.BigInteger, nullable=False),
+    sa.Column("start_time_us", sa.BigInteger, nullable=True),
+    sa.Column("end_time_us", sa.BigInteger, nullable=True),
+    sa.Column("metrics", JsonType, nullable=False),  # RunMetrics fields
+    sa.Column("checkpoint_step", sa.BigInteger, nullable=False),
+    sa.Column("evaluations", JsonType, nullable=False),
+    # Each worker start increments it; a worker writes only while it still matches,
+    # so a stale worker can never overwrite a newer attempt.
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("last_sequence", sa.BigInteger, nullable=False),  # newest event's sequence
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True, unique=True),
+)
+
+training_events = sa.Table(
+    "training_events",
+    metadata,
+    sa.Column(
+        "run_seq",
+        SeqType,
+        sa.ForeignKey("training_runs.seq", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("sequence", sa.BigInteger, primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("time_us", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # the TrainingEvent oneof field
+    sa.Column("payload", JsonType, nullable=False),
+)

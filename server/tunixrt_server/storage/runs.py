@@ -1,0 +1,298 @@
+"""Training runs and their event log.
+
+Every change of state is one transaction that updates the run and appends its
+state_change event, so the log and the run never disagree. Sequence numbers
+come from the run row (`last_sequence`), whose UPDATE takes the write lock:
+concurrent writers queue instead of reusing a number.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .schema import training_events, training_runs
+from .traces import now_us
+
+# TrainingRunState numbers, as in training.proto.
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = 1, 2, 3, 4, 5
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+UNFINISHED = (QUEUED, RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRun:
+    seq: int
+    id: str
+    dataset_key: str
+    spec: dict[str, Any]
+    state: int
+    state_message: str
+    created_by: str
+    labels: dict[str, str]
+    create_time_us: int
+    start_time_us: int | None
+    end_time_us: int | None
+    metrics: dict[str, Any]
+    checkpoint_step: int
+    evaluations: list[dict[str, Any]]
+    attempt: int
+    last_sequence: int
+    cancel_requested: bool
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    sequence: int
+    step: int
+    time_us: int
+    kind: str  # step_metrics | eval_metrics | checkpoint_saved | state_change | summary
+    payload: dict[str, Any]
+
+
+NewEvent = tuple[int, str, dict[str, Any]]  # (step, kind, payload)
+_COLUMNS = tuple(training_runs.c[f] for f in StoredRun.__dataclass_fields__)
+
+
+class RunExists(Exception):
+    """The request_id was used before; carries the run it created."""
+
+    def __init__(self, run: StoredRun) -> None:
+        super().__init__(run.id)
+        self.run = run
+
+
+class RunStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    # -- reading --
+
+    def get(self, run_id: str) -> StoredRun | None:
+        with self._engine.connect() as conn:
+            return self._get(conn, training_runs.c.id == run_id)
+
+    @staticmethod
+    def _get(conn: sa.Connection, condition: sa.ColumnElement[bool]) -> StoredRun | None:
+        row = conn.execute(sa.select(*_COLUMNS).where(condition)).first()
+        return StoredRun(*row) if row else None
+
+    def page(self, limit: int, before_seq: int | None, state: int | None) -> list[StoredRun]:
+        query = sa.select(*_COLUMNS).order_by(training_runs.c.seq.desc()).limit(limit)
+        if before_seq is not None:
+            query = query.where(training_runs.c.seq < before_seq)
+        if state is not None:
+            query = query.where(training_runs.c.state == state)
+        with self._engine.connect() as conn:
+            return [StoredRun(*row) for row in conn.execute(query)]
+
+    def in_state(self, states: Collection[int]) -> list[StoredRun]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*_COLUMNS)
+                .where(training_runs.c.state.in_(states))
+                .order_by(training_runs.c.seq)
+            )
+            return [StoredRun(*row) for row in rows]
+
+    def events(self, run_seq: int, after_sequence: int, limit: int = 1_000) -> list[Event]:
+        query = (
+            sa.select(
+                training_events.c.sequence,
+                training_events.c.step,
+                training_events.c.time_us,
+                training_events.c.kind,
+                training_events.c.payload,
+            )
+            .where(
+                training_events.c.run_seq == run_seq,
+                training_events.c.sequence > after_sequence,
+            )
+            .order_by(training_events.c.sequence)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Event(*row) for row in conn.execute(query)]
+
+    def unfinished_for_dataset(self, dataset_key: str) -> list[str]:
+        with self._engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(training_runs.c.id).where(
+                        training_runs.c.dataset_key == dataset_key,
+                        training_runs.c.state.in_(UNFINISHED),
+                    )
+                ).scalars()
+            )
+
+    # -- writing --
+
+    def create(
+        self,
+        dataset_key: str,
+        spec: dict[str, Any],
+        created_by: str,
+        labels: dict[str, str],
+        request_id: str | None,
+    ) -> StoredRun:
+        run_id = str(uuid.uuid4())
+        try:
+            with self._engine.begin() as conn:
+                seq = conn.execute(
+                    training_runs.insert().values(
+                        id=run_id,
+                        dataset_key=dataset_key,
+                        spec=spec,
+                        state=QUEUED,
+                        state_message="waiting for a worker",
+                        created_by=created_by,
+                        labels=labels,
+                        create_time_us=now_us(),
+                        metrics={},
+                        checkpoint_step=0,
+                        evaluations=[],
+                        attempt=0,
+                        last_sequence=0,
+                        cancel_requested=False,
+                        request_id=request_id,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+                self._append(
+                    conn, seq, [(0, "state_change", {"state": QUEUED, "message": "queued"})]
+                )
+        except sa.exc.IntegrityError:
+            existing = self._by_request(request_id)
+            if existing is None:
+                raise
+            raise RunExists(existing) from None
+        found = self.get(run_id)
+        assert found is not None
+        return found
+
+    def _by_request(self, request_id: str | None) -> StoredRun | None:
+        if request_id is None:
+            return None
+        with self._engine.connect() as conn:
+            return self._get(conn, training_runs.c.request_id == request_id)
+
+    @staticmethod
+    def _append(conn: sa.Connection, run_seq: int, events: Sequence[NewEvent]) -> int:
+        last: int = conn.execute(
+            training_runs.update()
+            .where(training_runs.c.seq == run_seq)
+            .values(last_sequence=training_runs.c.last_sequence + len(events))
+            .returning(training_runs.c.last_sequence)
+        ).scalar_one()
+        first, now = last - len(events) + 1, now_us()
+        conn.execute(
+            training_events.insert(),
+            [
+                {
+                    "run_seq": run_seq,
+                    "sequence": first + n,
+                    "step": step,
+                    "time_us": now,
+                    "kind": kind,
+                    "payload": payload,
+                }
+                for n, (step, kind, payload) in enumerate(events)
+            ],
+        )
+        return last
+
+    def transition(
+        self,
+        run_id: str,
+        to_state: int,
+        message: str,
+        *,
+        from_states: Collection[int],
+        owner_attempt: int | None = None,
+        step: int = 0,
+        events_before: Sequence[NewEvent] = (),
+        **values: Any,
+    ) -> StoredRun | None:
+        """Move a run from one of `from_states` to `to_state` (and, with `attempt`,
+        only while that attempt still owns it), logging the change. None when the
+        run was not in such a state: someone else moved it first."""
+        condition = sa.and_(training_runs.c.id == run_id, training_runs.c.state.in_(from_states))
+        if owner_attempt is not None:
+            condition = sa.and_(condition, training_runs.c.attempt == owner_attempt)
+        if to_state in TERMINAL:
+            values.setdefault("end_time_us", now_us())
+        with self._engine.begin() as conn:
+            seq = conn.execute(
+                training_runs.update()
+                .where(condition)
+                .values(state=to_state, state_message=message, **values)
+                .returning(training_runs.c.seq)
+            ).scalar()
+            if seq is None:
+                return None
+            state_change = (step, "state_change", {"state": to_state, "message": message})
+            self._append(conn, seq, [*events_before, state_change])
+            return self._get(conn, training_runs.c.seq == seq)
+
+    def claim(self, run_id: str) -> StoredRun | None:
+        """QUEUED -> RUNNING for a new attempt."""
+        return self.transition(
+            run_id,
+            RUNNING,
+            "training",
+            from_states=(QUEUED,),
+            start_time_us=now_us(),
+            attempt=training_runs.c.attempt + 1,
+            cancel_requested=False,
+        )
+
+    def record_progress(
+        self,
+        run_id: str,
+        attempt: int,
+        events: Sequence[NewEvent],
+        metrics: dict[str, Any],
+        checkpoint_step: int,
+    ) -> bool | None:
+        """A worker's progress: events plus the run's running metrics, in one
+        transaction. Returns whether a cancel was requested; None when the
+        attempt no longer owns the run."""
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                training_runs.update()
+                .where(
+                    training_runs.c.id == run_id,
+                    training_runs.c.attempt == attempt,
+                    training_runs.c.state == RUNNING,
+                )
+                .values(metrics=metrics, checkpoint_step=checkpoint_step)
+                .returning(training_runs.c.seq, training_runs.c.cancel_requested)
+            ).first()
+            if row is None:
+                return None
+            if events:
+                self._append(conn, row[0], events)
+            return bool(row[1])
+
+    def request_cancel(self, run_id: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                training_runs.update()
+                .where(training_runs.c.id == run_id, training_runs.c.state == RUNNING)
+                .values(cancel_requested=True)
+            )
+
+    def add_evaluation(self, run_id: str, evaluation: dict[str, Any]) -> None:
+        with self._engine.begin() as conn:
+            current = conn.execute(
+                sa.select(training_runs.c.evaluations).where(training_runs.c.id == run_id)
+            ).scalar_one()
+            conn.execute(
+                training_runs.update()
+                .where(training_runs.c.id == run_id)
+                .values(evaluations=[*current, evaluation])
+            )

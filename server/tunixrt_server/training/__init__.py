@@ -1,0 +1,1 @@
+"""Training: the supervisor (in the server) and the worker process (Tunix/JAX)."""

@@ -1,0 +1,67 @@
+"""Model presets, as plain data so the server can validate a run without importing JAX.
+
+A preset either spells out a small gemma3 ModelConfig that trains from random
+initialisation with the byte tokenizer, or names a published Gemma 3 config
+whose weights and SentencePiece tokenizer must come from `model.local_path`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tokenizer import VOCAB_SIZE
+
+# Byte vocabulary rounded up to a multiple of 8 for friendlier matmul shapes.
+_BYTE_EMBED = (VOCAB_SIZE + 7) // 8 * 8
+
+
+@dataclass(frozen=True)
+class Preset:
+    description: str
+    # gemma3 ModelConfig fields (random init) ...
+    config: dict[str, Any] = field(default_factory=dict)
+    # ... or the name of a ModelConfig classmethod (weights from local_path).
+    named_config: str = ""
+
+    @property
+    def needs_weights(self) -> bool:
+        return bool(self.named_config)
+
+
+PRESETS: dict[str, Preset] = {
+    "tiny-gemma3": Preset(
+        "~1M parameters, 4 layers, byte tokenizer; trains on a laptop CPU in minutes",
+        config=dict(
+            num_layers=4,
+            num_embed=_BYTE_EMBED,
+            embed_dim=128,
+            hidden_dim=512,
+            num_heads=4,
+            head_dim=32,
+            num_kv_heads=1,
+            sliding_window_size=128,
+        ),
+    ),
+    "small-gemma3": Preset(
+        "~9M parameters, 8 layers, byte tokenizer; for a GPU or patient CPUs",
+        config=dict(
+            num_layers=8,
+            num_embed=_BYTE_EMBED,
+            embed_dim=256,
+            hidden_dim=1024,
+            num_heads=4,
+            head_dim=64,
+            num_kv_heads=1,
+            sliding_window_size=256,
+        ),
+    ),
+    "gemma3-270m": Preset(
+        "Gemma 3 270M; needs local_path with *.safetensors and tokenizer.model",
+        named_config="gemma3_270m",
+    ),
+    "gemma3-1b": Preset(
+        "Gemma 3 1B (pt); needs local_path with *.safetensors and tokenizer.model",
+        named_config="gemma3_1b_pt",
+    ),
+}

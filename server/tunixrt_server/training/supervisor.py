@@ -1,0 +1,250 @@
+"""Runs training workers for the server: scheduling, cancel, crash detection, wake-ups.
+
+Lives in the server process and never imports JAX. The database is the source
+of truth; the supervisor only starts processes, notices how they end, and tells
+watchers when a run has something new (each line a worker prints).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..storage.runs import FAILED, QUEUED, RUNNING, RunStore, StoredRun
+
+log = logging.getLogger("tunixrt.training")
+WORKER = [sys.executable, "-m", "tunixrt_server.training.worker"]
+# How long a cancelled or stopped worker gets to save its checkpoint before SIGKILL.
+STOP_GRACE_S = 60.0
+
+
+class GenerateError(Exception):
+    pass
+
+
+@dataclass
+class _Worker:
+    run_id: str
+    attempt: int
+    process: asyncio.subprocess.Process
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class _Changes:
+    """A per-run counter watchers wait on."""
+
+    version: int = 0
+    waiters: set[asyncio.Future[None]] = field(default_factory=set)
+
+
+class Supervisor:
+    def __init__(
+        self, runs: RunStore, database_url: str, data_dir: Path, max_concurrent: int
+    ) -> None:
+        self._runs = runs
+        self._database_url = database_url
+        self._data_dir = data_dir
+        self._max_concurrent = max_concurrent
+        self._workers: dict[str, _Worker] = {}
+        self._changes: dict[str, _Changes] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def run_dir(self, run_id: str) -> Path:
+        return self._data_dir / "runs" / run_id
+
+    # -- lifecycle --
+
+    async def start(self) -> None:
+        for run in await asyncio.to_thread(self._runs.in_state, (RUNNING,)):
+            # No worker of ours can be training it: the previous server process died.
+            await asyncio.to_thread(
+                self._runs.transition,
+                run.id,
+                FAILED,
+                "interrupted: the server stopped while this run was training; "
+                f"ResumeTrainingRun continues from checkpoint step {run.checkpoint_step}",
+                from_states=(RUNNING,),
+                owner_attempt=run.attempt,
+                step=int(run.metrics.get("step", 0)),
+            )
+        self._loop_task = asyncio.create_task(self._schedule_loop())
+
+    async def stop(self) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+        workers = list(self._workers.values())
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.send_signal(signal.SIGTERM)
+        for worker in workers:
+            if worker.task:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _schedule_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+            self._wake.clear()
+            try:
+                await self._start_queued()
+            except Exception:
+                log.exception("scheduling training runs failed")
+
+    async def _start_queued(self) -> None:
+        free = self._max_concurrent - len(self._workers)
+        if free <= 0:
+            return
+        for run in (await asyncio.to_thread(self._runs.in_state, (QUEUED,)))[:free]:
+            claimed = await asyncio.to_thread(self._runs.claim, run.id)
+            if claimed is not None:  # else cancelled meanwhile, or another server took it
+                await self._launch(claimed)
+
+    async def _launch(self, run: StoredRun) -> None:
+        run_dir = self.run_dir(run.id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = run_dir / "worker.log"
+        with log_path.open("ab") as log_file:
+            process = await asyncio.create_subprocess_exec(
+                *WORKER,
+                "train",
+                run.id,
+                str(run.attempt),
+                "--database-url",
+                self._database_url,
+                "--run-dir",
+                str(run_dir),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_file,
+            )
+        worker = _Worker(run.id, run.attempt, process)
+        self._workers[run.id] = worker
+        self.changed(run.id)
+        worker.task = asyncio.create_task(self._follow(worker, log_path))
+        log.info("run %s attempt %d: worker pid %d", run.id, run.attempt, process.pid)
+
+    async def _follow(self, worker: _Worker, log_path: Path) -> None:
+        assert worker.process.stdout is not None
+        try:
+            while await worker.process.stdout.readline():
+                self.changed(worker.run_id)
+            code = await worker.process.wait()
+            # Only moves the run if the worker could not: it crashed or was killed.
+            ended = await asyncio.to_thread(
+                self._runs.transition,
+                worker.run_id,
+                FAILED,
+                f"worker {_describe_exit(code)}; last log lines: {_tail(log_path)}",
+                from_states=(RUNNING,),
+                owner_attempt=worker.attempt,
+            )
+            if ended is not None:
+                log.warning("run %s: worker %s", worker.run_id, _describe_exit(code))
+        finally:
+            self._workers.pop(worker.run_id, None)
+            self.changed(worker.run_id)
+            self.wake()
+
+    async def cancel(self, run_id: str) -> None:
+        """Ask a local worker to stop now; the cancel flag in the database covers
+        workers of other server processes."""
+        worker = self._workers.get(run_id)
+        if worker is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            worker.process.send_signal(signal.SIGUSR1)
+        asyncio.get_running_loop().call_later(STOP_GRACE_S, self._kill, worker)
+
+    @staticmethod
+    def _kill(worker: _Worker) -> None:
+        if worker.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.kill()
+
+    def worker_pid(self, run_id: str) -> int | None:
+        worker = self._workers.get(run_id)
+        return worker.process.pid if worker else None
+
+    # -- change notification --
+
+    def changed(self, run_id: str) -> None:
+        changes = self._changes.get(run_id)
+        if changes is None:
+            return
+        changes.version += 1
+        for waiter in changes.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        changes.waiters.clear()
+
+    async def wait_for_change(self, run_id: str, timeout: float) -> None:
+        """Returns when the run may have new events, or after `timeout` (a safety net
+        for events written by another server process)."""
+        changes = self._changes.setdefault(run_id, _Changes())
+        waiter = asyncio.get_running_loop().create_future()
+        changes.waiters.add(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            changes.waiters.discard(waiter)
+            if not changes.waiters:
+                self._changes.pop(run_id, None)
+
+    # -- inference --
+
+    async def generate(
+        self, run_id: str, request: dict[str, Any], timeout: float
+    ) -> tuple[list[str], int]:
+        """Samples in a short-lived worker process (JAX stays out of the server)."""
+        process = await asyncio.create_subprocess_exec(
+            *WORKER,
+            "generate",
+            "--run-dir",
+            str(self.run_dir(run_id)),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(
+                process.communicate(json.dumps(request).encode()), timeout
+            )
+        except (TimeoutError, asyncio.CancelledError):
+            process.kill()
+            await process.wait()
+            raise
+        if process.returncode != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise GenerateError(lines[-1] if lines else _describe_exit(process.returncode or 0))
+        result = json.loads(out)
+        return result["texts"], result["step"]
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+def _tail(path: Path, lines: int = 3) -> str:
+    try:
+        text = deque(path.read_text(errors="replace").splitlines(), maxlen=lines)
+    except OSError:
+        return "(no log)"
+    return " | ".join(text) or "(empty log)"

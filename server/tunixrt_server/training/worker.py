@@ -1,0 +1,292 @@
+"""The training worker: one process per run attempt (and one per Generate/Evaluate call).
+
+    python -m tunixrt_server.training.worker train RUN_ID ATTEMPT --database-url URL --run-dir DIR
+    python -m tunixrt_server.training.worker generate --run-dir DIR  < request.json
+
+A separate process so that an XLA compile, an OOM or a segfault never touches
+the server. `train` writes its events straight into the database (the source
+of truth watchers read) and prints each new sequence number on its original
+stdout so the server can wake watchers at once. Stop requests:
+
+    SIGUSR1  cancel (or cancel_requested set in the database) -> CANCELLED
+    SIGTERM  the server is stopping                           -> FAILED, resumable
+    parent gone (server killed)                               -> FAILED, resumable
+
+Each ends the data iterator, which makes Tunix stop and save a final checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..rendering import completion_turn, prompt_turns
+from ..selection import EVAL, TRAIN
+from ..storage.datasets import DatasetStore
+from ..storage.db import create_engine
+from ..storage.runs import CANCELLED, FAILED, RUNNING, SUCCEEDED, NewEvent, RunStore, StoredRun
+
+Example = tuple[str, str]
+
+
+def load_examples(
+    store: DatasetStore, dataset_key: str, system: str
+) -> tuple[list[Example], list[Example]]:
+    dataset = store.get(dataset_key)
+    if dataset is None:
+        raise LookupError(f"dataset {dataset_key!r} no longer exists")
+    splits: dict[int, list[Example]] = {TRAIN: [], EVAL: []}
+    for split, out in splits.items():
+        position = -1
+        while True:
+            position, rows = store.export_page(dataset.seq, split, position, 4096, meta=False)
+            if not rows:
+                break
+            for _id, _version, prompt, answer, steps_json, _meta, _time in rows:
+                out.append(
+                    (prompt_turns(prompt, system), completion_turn(json.loads(steps_json), answer))
+                )
+    return splits[TRAIN], splits[EVAL]
+
+
+class Stop:
+    """Why training should end early; set from signal handlers and the writer thread."""
+
+    def __init__(self) -> None:
+        self.reason = ""  # "" | "cancel" | "shutdown" | "server gone" | "lost"
+
+    def set(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+    def __call__(self) -> bool:
+        return bool(self.reason)
+
+
+class Reporter:
+    """Tunix listener -> run metrics + events, written by a background thread so the
+    training loop only pays for a queue put."""
+
+    def __init__(
+        self, store: RunStore, run: StoredRun, stop: Stop, notify: TextIO, parent: int
+    ) -> None:
+        self._store, self._run, self._stop, self._notify = store, run, stop, notify
+        self._parent = parent
+        self._queue: queue.Queue[NewEvent | None] = queue.Queue()
+        self.metrics: dict[str, Any] = dict(run.metrics)
+        self.checkpoint_step = run.checkpoint_step
+        self.max_steps = run.spec["hyperparameters"]["max_steps"]
+        self._last_time = time.perf_counter()
+        self._steps_seen = 0
+        self._steady: list[tuple[float, int]] = []  # (seconds, tokens) after the first step
+        self._thread = threading.Thread(target=self._write_loop, name="events", daemon=True)
+        self._thread.start()
+
+    # -- tunix_adapter.Listener --
+
+    def on_step(self, step: int, loss: float, learning_rate: float, tokens: int) -> None:
+        now = time.perf_counter()
+        seconds, self._last_time = now - self._last_time, now
+        self._steps_seen += 1
+        if self._steps_seen > 1:  # the first step of an attempt includes the XLA compile
+            self._steady.append((seconds, tokens))
+        m = self.metrics
+        m["step"] = step
+        m["train_loss"] = loss
+        m.setdefault("initial_train_loss", loss)
+        if self._steady:
+            total_s = sum(s for s, _ in self._steady)
+            m["seconds_per_step"] = total_s / len(self._steady)
+            m["tokens_per_second"] = sum(t for _, t in self._steady) / total_s
+        payload = {
+            "loss": loss,
+            "learning_rate": learning_rate,
+            "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
+            "step_seconds": seconds,
+            "max_steps": self.max_steps,
+        }
+        self._queue.put((step, "step_metrics", payload))
+
+    def on_eval(self, step: int, loss: float) -> None:
+        self.metrics["eval_loss"] = loss
+        self.metrics.setdefault("initial_eval_loss", loss)
+        self._queue.put((step, "eval_metrics", {"eval_loss": loss}))
+
+    def on_checkpoint(self, step: int, path: str) -> None:
+        self.checkpoint_step = step
+        self._queue.put((step, "checkpoint_saved", {"path": path}))
+
+    # -- writing --
+
+    def _write_loop(self) -> None:
+        pending: list[NewEvent] = []
+        done = False
+        while True:
+            try:
+                item = self._queue.get(timeout=0.5)
+                while True:
+                    if item is None:
+                        done = True
+                    else:
+                        pending.append(item)
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            if os.getppid() != self._parent:
+                self._stop.set("server gone")
+            try:
+                cancel = self._store.record_progress(
+                    self._run.id, self._run.attempt, pending, self.metrics, self.checkpoint_step
+                )
+            except Exception:
+                traceback.print_exc()
+                time.sleep(0.5)
+                continue  # the same events go again with the next batch, in order
+            if cancel is None:
+                self._stop.set("lost")  # another attempt or a user owns the run now
+            elif cancel:
+                self._stop.set("cancel")
+            if pending:
+                pending = []
+                self._notify.write("\n")
+                self._notify.flush()
+            if done:
+                return
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM when the server process dies, even by SIGKILL."""
+    # Elsewhere the writer thread notices the parent is gone within 0.5 s.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def train(args: argparse.Namespace, notify: TextIO) -> int:
+    parent = os.getppid()
+    _die_with_parent()
+    stop = Stop()
+    signal.signal(signal.SIGUSR1, lambda *_: stop.set("cancel"))
+    signal.signal(
+        signal.SIGTERM,
+        lambda *_: stop.set("shutdown" if os.getppid() == parent else "server gone"),
+    )
+    engine = create_engine(args.database_url, pool_size=2)
+    runs = RunStore(engine)
+    run = runs.get(args.run_id)
+    if run is None or run.attempt != args.attempt or run.state != RUNNING:
+        print(f"run {args.run_id} attempt {args.attempt} is not mine to train", file=sys.stderr)
+        return 3
+    spec = run.spec
+    reporter = Reporter(runs, run, stop, notify, parent)
+
+    def end(state: int, message: str) -> None:
+        reporter.close()
+        step = int(reporter.metrics.get("step", 0))
+        runs.transition(
+            run.id,
+            state,
+            message,
+            from_states=(RUNNING,),
+            owner_attempt=run.attempt,
+            step=step,
+            events_before=[(step, "summary", reporter.metrics)],
+            metrics=reporter.metrics,
+            checkpoint_step=reporter.checkpoint_step,
+        )
+        notify.write("\n")
+        notify.flush()
+
+    try:
+        from . import tunix_adapter
+
+        hp = spec["hyperparameters"]
+        train_set, eval_set = load_examples(
+            DatasetStore(engine), run.dataset_key, hp["system_instruction"]
+        )
+        if not train_set:
+            raise ValueError(f"dataset {run.dataset_key!r} has no train split")
+        lora = spec["lora"] if spec["lora"]["enabled"] else None
+        saved = tunix_adapter.train(
+            tunix_adapter.TrainSpec(
+                Path(args.run_dir), spec["model"]["preset"], spec["model"]["local_path"], hp, lora
+            ),
+            train_set,
+            eval_set,
+            reporter,
+            stop,
+        )
+    except BaseException as exc:
+        traceback.print_exc()
+        end(FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        return 1
+    reporter.checkpoint_step = max(reporter.checkpoint_step, saved)
+    step = int(reporter.metrics.get("step", 0))
+    where = f"at step {step}; checkpoint step {reporter.checkpoint_step} kept"
+    if stop.reason == "cancel":
+        end(CANCELLED, f"cancelled {where}")
+    elif stop.reason in ("shutdown", "server gone"):
+        end(FAILED, f"interrupted: the server stopped {where}; ResumeTrainingRun continues it")
+    elif stop.reason == "lost":
+        reporter.close()
+    elif step >= hp["max_steps"]:
+        end(SUCCEEDED, f"finished {hp['max_steps']} steps")
+    else:
+        end(FAILED, f"training stopped early {where}")
+    return 0
+
+
+def generate(args: argparse.Namespace, notify: TextIO) -> int:
+    from . import tunix_adapter
+
+    request = json.load(sys.stdin)
+    prompts: list[str] = request["prompts"]
+    batch = request.get("batch_size", 16)
+    max_new = request["max_new_tokens"]
+    run_dir = Path(args.run_dir)
+    # One prompt length and one batch shape: a single compile for the whole call.
+    width = tunix_adapter.prompt_token_count(run_dir, prompts)
+    generator = tunix_adapter.load_generator(run_dir, width, max_new)
+    texts: list[str] = []
+    for start in range(0, len(prompts), batch):
+        chunk = prompts[start : start + batch]
+        padded = chunk + [chunk[-1]] * (batch - len(chunk)) if len(prompts) > batch else chunk
+        out = generator(padded, max_new, request.get("temperature", 0.0), request.get("seed", 0))
+        texts.extend(out[: len(chunk)])
+    json.dump({"texts": texts, "step": generator.step}, notify)
+    notify.flush()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tunixrt-worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("run_id")
+    t.add_argument("attempt", type=int)
+    t.add_argument("--database-url", required=True)
+    t.add_argument("--run-dir", required=True)
+    g = sub.add_parser("generate")
+    g.add_argument("--run-dir", required=True)
+    args = parser.parse_args(argv)
+    # Our stdout is the channel to the server; anything a library prints goes to the log.
+    notify = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return {"train": train, "generate": generate}[args.command](args, notify)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
