@@ -13,8 +13,8 @@ DEFAULT_PRESET = "tiny-gemma3"
 LIMITS: dict[str, tuple[Any, Any, Any]] = {
     "max_steps": (200, 1, 1_000_000),
     "batch_size": (8, 1, 4_096),
-    "max_seq_len": (192, 16, 32_768),
-    "learning_rate": (3e-3, 1e-8, 10.0),
+    "max_seq_len": (256, 16, 32_768),
+    "learning_rate": (1e-2, 1e-8, 10.0),
     "warmup_steps": (10, 0, 1_000_000),
     "eval_every_steps": (25, -1, 1_000_000),
     "checkpoint_every_steps": (50, 1, 1_000_000),

@@ -346,7 +346,6 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
     async def Generate(
         self, request: training_pb2.GenerateRequest, context: Any
     ) -> training_pb2.GenerateResponse:
-        run = await self._get(request.name)
         prompts = list(request.prompts)
         bad = [
             FieldViolation(f"prompts[{i}]", f"must be 1..{MAX_PROMPT_CHARS:,} characters")
@@ -360,6 +359,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         if bad:
             raise invalid_argument(bad)
         max_new = self._new_tokens(request.max_new_tokens, "max_new_tokens")
+        run = await self._get(request.name)
         texts, step = await self._generate(run, prompts, max_new, request.temperature, request.seed)
         return training_pb2.GenerateResponse(
             generations=[
@@ -372,11 +372,11 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
     async def EvaluateRun(
         self, request: training_pb2.EvaluateRunRequest, context: Any
     ) -> training_pb2.Evaluation:
-        run = await self._get(request.name)
         split = split_filter(request.split) if request.split else EVAL
         if not 0 <= request.max_examples <= MAX_EVAL_EXAMPLES:
             raise bad_field("max_examples", f"must be in [0, {MAX_EVAL_EXAMPLES:,}]")
         max_new = self._new_tokens(request.max_new_tokens, "max_new_tokens")
+        run = await self._get(request.name)
         dataset = await self._dataset_service.resolve(run.dataset_key)
         examples = await asyncio.to_thread(
             self._examples, dataset.seq, split, request.max_examples or MAX_EVAL_EXAMPLES

@@ -108,9 +108,9 @@ class Hyperparameters(_message.Message):
     batch_size: _builtins.int
     """Examples per step (default 8)."""
     max_seq_len: _builtins.int
-    """Tokens per example, longer ones are truncated (default 192)."""
+    """Tokens per example, longer ones are truncated (default 256)."""
     learning_rate: _builtins.float
-    """Peak learning rate (default 3e-3)."""
+    """Peak learning rate (default 1e-2; warm-up, then cosine decay to a tenth)."""
     warmup_steps: _builtins.int
     """Linear warm-up steps (default 10)."""
     eval_every_steps: _builtins.int

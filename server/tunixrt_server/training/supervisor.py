@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections import deque
@@ -127,6 +128,8 @@ class Supervisor:
                 self._database_url,
                 "--run-dir",
                 str(run_dir),
+                "--parent-pid",
+                str(os.getpid()),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,

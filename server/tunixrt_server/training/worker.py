@@ -78,9 +78,9 @@ class Reporter:
     training loop only pays for a queue put."""
 
     def __init__(
-        self, store: RunStore, run: StoredRun, stop: Stop, notify: TextIO, parent: int
+        self, store: RunStore, run: StoredRun, stop: Stop, channel: TextIO, parent: int
     ) -> None:
-        self._store, self._run, self._stop, self._notify = store, run, stop, notify
+        self._store, self._run, self._stop, self._notify = store, run, stop, channel
         self._parent = parent
         self._queue: queue.Queue[NewEvent | None] = queue.Queue()
         self.metrics: dict[str, Any] = dict(run.metrics)
@@ -158,8 +158,7 @@ class Reporter:
                 self._stop.set("cancel")
             if pending:
                 pending = []
-                self._notify.write("\n")
-                self._notify.flush()
+                notify(self._notify)
             if done:
                 return
 
@@ -168,17 +167,26 @@ class Reporter:
         self._thread.join()
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGTERM when the server process dies, even by SIGKILL."""
-    # Elsewhere the writer thread notices the parent is gone within 0.5 s.
+def notify(channel: TextIO) -> None:
+    """Wake the server's watchers; a server that went away is noticed elsewhere."""
+    with contextlib.suppress(OSError):
+        channel.write("\n")
+        channel.flush()
+
+
+def _die_with_parent(stop: Stop, parent: int) -> None:
+    """Linux: SIGTERM when the server process dies, even by SIGKILL. Elsewhere (and
+    for a server that died before this call) the writer thread notices within 0.5 s."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        stop.set("server gone")
 
 
-def train(args: argparse.Namespace, notify: TextIO) -> int:
-    parent = os.getppid()
-    _die_with_parent()
+def train(args: argparse.Namespace, channel: TextIO) -> int:
+    parent = args.parent_pid
     stop = Stop()
+    _die_with_parent(stop, parent)
     signal.signal(signal.SIGUSR1, lambda *_: stop.set("cancel"))
     signal.signal(
         signal.SIGTERM,
@@ -191,7 +199,7 @@ def train(args: argparse.Namespace, notify: TextIO) -> int:
         print(f"run {args.run_id} attempt {args.attempt} is not mine to train", file=sys.stderr)
         return 3
     spec = run.spec
-    reporter = Reporter(runs, run, stop, notify, parent)
+    reporter = Reporter(runs, run, stop, channel, parent)
 
     def end(state: int, message: str) -> None:
         reporter.close()
@@ -207,8 +215,7 @@ def train(args: argparse.Namespace, notify: TextIO) -> int:
             metrics=reporter.metrics,
             checkpoint_step=reporter.checkpoint_step,
         )
-        notify.write("\n")
-        notify.flush()
+        notify(channel)
 
     try:
         from . import tunix_adapter
@@ -249,7 +256,7 @@ def train(args: argparse.Namespace, notify: TextIO) -> int:
     return 0
 
 
-def generate(args: argparse.Namespace, notify: TextIO) -> int:
+def generate(args: argparse.Namespace, channel: TextIO) -> int:
     from . import tunix_adapter
 
     request = json.load(sys.stdin)
@@ -266,8 +273,8 @@ def generate(args: argparse.Namespace, notify: TextIO) -> int:
         padded = chunk + [chunk[-1]] * (batch - len(chunk)) if len(prompts) > batch else chunk
         out = generator(padded, max_new, request.get("temperature", 0.0), request.get("seed", 0))
         texts.extend(out[: len(chunk)])
-    json.dump({"texts": texts, "step": generator.step}, notify)
-    notify.flush()
+    json.dump({"texts": texts, "step": generator.step}, channel)
+    channel.flush()
     return 0
 
 
@@ -279,13 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("attempt", type=int)
     t.add_argument("--database-url", required=True)
     t.add_argument("--run-dir", required=True)
+    t.add_argument("--parent-pid", type=int, default=os.getppid())
     g = sub.add_parser("generate")
     g.add_argument("--run-dir", required=True)
     args = parser.parse_args(argv)
     # Our stdout is the channel to the server; anything a library prints goes to the log.
-    notify = os.fdopen(os.dup(1), "w")
+    channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    return {"train": train, "generate": generate}[args.command](args, notify)
+    return {"train": train, "generate": generate}[args.command](args, channel)
 
 
 if __name__ == "__main__":

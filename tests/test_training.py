@@ -1,0 +1,278 @@
+"""TrainingService end to end: real server, real worker processes, real Tunix on CPU."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from conftest import TRACES_JSONL, ServerProcess, start_server
+from tunixrt import Client, FailedPrecondition, InvalidArgument, NotFound
+from tunixrt.v1 import training_pb2
+
+# Small and quick: every mechanism, little arithmetic.
+QUICK = {
+    "max_seq_len": 128,
+    "eval_every_steps": 10,
+    "checkpoint_every_steps": 10,
+    "warmup_steps": 5,
+}
+RUNNING = training_pb2.TRAINING_RUN_STATE_RUNNING
+SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
+FAILED = training_pb2.TRAINING_RUN_STATE_FAILED
+CANCELLED = training_pb2.TRAINING_RUN_STATE_CANCELLED
+QUEUED = training_pb2.TRAINING_RUN_STATE_QUEUED
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for the module, with the corpus imported and datasets/dev-v1 built."""
+    server = start_server(tmp_path_factory.mktemp("training"))
+    with server.client() as client:
+        client.import_jsonl(TRACES_JSONL)
+        client.build_dataset(
+            "dev", "v1", strategy="STRATIFIED", stratify_by="category", eval_fraction=0.1, seed=1
+        )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(trainer: ServerProcess) -> Iterator[Client]:
+    with trainer.client() as c:
+        yield c
+
+
+def start(client: Client, **hp: Any) -> training_pb2.TrainingRun:
+    return client.create_training_run("datasets/dev-v1", hyperparameters={**QUICK, **hp})
+
+
+def kind(event: training_pb2.TrainingEvent) -> str:
+    return event.WhichOneof("event") or ""
+
+
+def wait_for_step(client: Client, name: str, step: int, after_sequence: int = 0) -> None:
+    for event in client.watch_training_run(name, after_sequence=after_sequence):
+        if event.step >= step and kind(event) == "step_metrics":
+            return
+    raise AssertionError(f"run ended before step {step}")
+
+
+def worker_of(server: ServerProcess) -> psutil.Process:
+    for _ in range(100):
+        for child in psutil.Process(server.proc.pid).children():
+            if "train" in child.cmdline():
+                return child
+        time.sleep(0.1)
+    raise AssertionError("no training worker running")
+
+
+def check_contiguous(events: list[training_pb2.TrainingEvent], first_step: int = 1) -> list[int]:
+    assert [e.sequence for e in events] == list(range(events[0].sequence, events[-1].sequence + 1))
+    steps = [e.step for e in events if kind(e) == "step_metrics"]
+    assert steps == list(range(first_step, first_step + len(steps)))
+    return steps
+
+
+def test_run_streams_to_late_and_concurrent_watchers(
+    client: Client, trainer: ServerProcess
+) -> None:
+    run = start(client, max_steps=40)
+    assert run.state in (QUEUED, RUNNING) and run.name.startswith("trainingRuns/")
+    assert run.hyperparameters.batch_size == 8 and run.model.preset == "tiny-gemma3"
+    wait_for_step(client, run.name, 15)
+
+    # Ten watchers join late, at once; each must see the same full history, then live.
+    results: list[list[training_pb2.TrainingEvent]] = [[] for _ in range(10)]
+    lags: list[float] = []
+
+    def watch(slot: int) -> None:
+        with trainer.client() as own:
+            for event in own.watch_training_run(run.name):
+                if kind(event) == "step_metrics" and event.step > 20:
+                    lags.append(time.time() - event.time.ToMicroseconds() / 1e6)
+                results[slot].append(event)
+
+    threads = [threading.Thread(target=watch, args=(n,)) for n in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    first = [e.SerializeToString() for e in results[0]]
+    assert all([e.SerializeToString() for e in r] == first for r in results[1:])
+
+    events = results[0]
+    assert events[0].sequence == 1 and kind(events[0]) == "state_change"
+    assert check_contiguous(events) == list(range(1, 41))
+    assert [kind(e) for e in events[-2:]] == ["summary", "state_change"]
+    assert events[-1].state_change.state == SUCCEEDED
+    assert sum(kind(e) == "eval_metrics" for e in events) == 5  # steps 0, 10, 20, 30, 40
+    assert {e.step for e in events if kind(e) == "checkpoint_saved"} >= {10, 20, 30, 40}
+    lags.sort()
+    assert lags and lags[len(lags) // 2] < 0.2, lags  # live events reach watchers at once
+
+    done = client.get_training_run(run.name)
+    m = done.metrics
+    assert done.state == SUCCEEDED and done.checkpoint_step == 40 and m.step == 40
+    assert m.train_loss < m.initial_train_loss - 1.0 and m.eval_loss < m.initial_eval_loss
+    assert m.seconds_per_step > 0 and m.tokens_per_second > 0
+    assert done.end_time.ToMicroseconds() >= done.start_time.ToMicroseconds() > 0
+
+    # since_step / after_sequence pick up exactly where asked.
+    tail = list(client.watch_training_run(run.name, since_step=30))
+    assert check_contiguous([e for e in tail if e.step >= 30], first_step=30)[0] == 30
+    resumed = list(client.watch_training_run(run.name, after_sequence=events[-3].sequence))
+    assert [e.sequence for e in resumed] == [e.sequence for e in events[-2:]]
+
+    generated = client.generate(run.name, ["What is 2 + 2?", "Name a colour."], max_new_tokens=24)
+    assert generated.step == 40 and len(generated.generations) == 2
+    assert all(g.prompt and isinstance(g.text, str) for g in generated.generations)
+
+    evaluation = client.evaluate_run(run.name, max_examples=12, max_new_tokens=16)
+    assert evaluation.example_count == 12 and evaluation.step == 40
+    assert sum(c.example_count for c in evaluation.per_category.values()) == 12
+    assert 0 <= evaluation.accuracy <= 1 and evaluation.samples
+    stored = client.get_training_run(run.name).evaluations
+    assert len(stored) == 1 and stored[0].example_count == 12
+
+
+def test_cancel_then_resume_from_checkpoint(client: Client) -> None:
+    run = start(client, max_steps=1000, checkpoint_every_steps=5)
+    wait_for_step(client, run.name, 8)
+    assert client.cancel_training_run(run.name).state in (RUNNING, CANCELLED)
+    began = time.monotonic()
+    events = list(client.watch_training_run(run.name))
+    assert time.monotonic() - began < 15  # the worker stops within seconds
+    cancelled = client.get_training_run(run.name)
+    assert cancelled.state == CANCELLED and "checkpoint" in cancelled.state_message
+    ckpt = cancelled.checkpoint_step
+    assert ckpt >= 8 and events[-1].state_change.state == CANCELLED
+    with pytest.raises(FailedPrecondition):
+        client.cancel_training_run(run.name)
+
+    assert client.resume_training_run(run.name).state == QUEUED
+    with pytest.raises(FailedPrecondition, match="unfinished training runs"):
+        client.delete_dataset("datasets/dev-v1")
+    wait_for_step(client, run.name, ckpt + 3, after_sequence=events[-1].sequence)
+    client.cancel_training_run(run.name)
+    after = list(client.watch_training_run(run.name, after_sequence=events[-1].sequence))
+    steps = [e.step for e in after if kind(e) == "step_metrics"]
+    assert steps[0] == ckpt + 1, "resume starts right after the checkpoint"
+    assert after[-1].state_change.state == CANCELLED
+
+
+def test_killed_worker_fails_the_run_and_server_restart_leaves_nothing_running(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path / "data")
+    try:
+        with server.client() as client:
+            client.import_jsonl(TRACES_JSONL)
+            client.build_dataset("dev", "v1", eval_fraction=0.1)
+            run = start(client, max_steps=1000)
+            wait_for_step(client, run.name, 3)
+            worker_of(server).send_signal(signal.SIGKILL)
+            events = list(client.watch_training_run(run.name))
+            failed = client.get_training_run(run.name)
+            assert failed.state == FAILED and "SIGKILL" in failed.state_message
+            assert events[-1].state_change.state == FAILED
+
+            assert client.resume_training_run(run.name).state == QUEUED
+            wait_for_step(client, run.name, 2, after_sequence=events[-1].sequence)
+            worker = worker_of(server)
+        server.stop(signal.SIGKILL)  # the server dies; its worker must not outlive it
+        worker.wait(timeout=60)
+
+        server = start_server(tmp_path / "data")
+        with server.client() as client:
+            after = client.get_training_run(run.name)
+            assert after.state == FAILED and "interrupted" in after.state_message
+            history = list(client.watch_training_run(run.name))
+            assert history[-1].state_change.state == FAILED
+            assert [e.sequence for e in history] == list(range(1, len(history) + 1))
+    finally:
+        server.stop()
+
+
+def test_lora_run_and_start_from_previous_run(client: Client) -> None:
+    base = start(client, max_steps=10)
+    list(client.watch_training_run(base.name))
+    assert client.get_training_run(base.name).state == SUCCEEDED
+
+    lora = client.create_training_run(
+        "datasets/dev-v1",
+        local_path=base.name,  # start from the run's checkpoint
+        hyperparameters={**QUICK, "max_steps": 6},
+        lora_rank=4,
+    )
+    list(client.watch_training_run(lora.name))
+    done = client.get_training_run(lora.name)
+    assert done.state == SUCCEEDED, done.state_message
+    assert done.lora.enabled and done.lora.rank == 4
+    # Started from trained weights, not from a random initialisation.
+    initial = client.get_training_run(base.name).metrics.initial_train_loss
+    assert done.metrics.initial_train_loss < initial - 0.3
+    assert client.generate(lora.name, ["Hi"], max_new_tokens=8).step == 6
+
+
+def test_create_errors(client: Client, trainer: ServerProcess) -> None:
+    def bad(field: str, **kwargs: Any) -> None:
+        with pytest.raises(InvalidArgument) as err:
+            client.create_training_run(kwargs.pop("dataset", "datasets/dev-v1"), **kwargs)
+        assert field in [v.field for v in err.value.field_violations], err.value
+
+    bad("training_run.dataset", dataset="")
+    bad("training_run.model.preset", preset="gpt-9")
+    bad("training_run.model.local_path", preset="gemma3-1b")
+    bad("training_run.model.local_path", local_path="../../etc")
+    bad("training_run.model.local_path", local_path="/etc")
+    bad("training_run.hyperparameters.max_steps", hyperparameters={"max_steps": -5})
+    bad("training_run.hyperparameters.learning_rate", hyperparameters={"learning_rate": 99.0})
+    bad("training_run.lora.rank", lora_rank=5000)
+    with pytest.raises(NotFound):
+        client.create_training_run("datasets/nope-v1")
+    with pytest.raises(NotFound):
+        client.get_training_run("trainingRuns/00000000-0000-0000-0000-000000000000")
+    with pytest.raises(InvalidArgument):
+        client.get_training_run("trainingRuns/not-a-uuid")
+    with pytest.raises(InvalidArgument):
+        client.generate("trainingRuns/00000000-0000-0000-0000-000000000000", [])
+
+    same = [
+        client.create_training_run(
+            "dev-v1", hyperparameters={"max_steps": 1}, request_id="once", labels={"team": "a"}
+        )
+        for _ in range(2)
+    ]
+    assert same[0].name == same[1].name and same[0].labels["team"] == "a"
+    # Queued behind nothing or running: cancel ends it either way, and it has no
+    # checkpoint to generate from until a step was saved.
+    client.cancel_training_run(same[0].name)
+    list(client.watch_training_run(same[0].name))
+    ended = client.get_training_run(same[0].name)
+    if ended.checkpoint_step == 0:
+        with pytest.raises(FailedPrecondition, match="no checkpoint"):
+            client.generate(ended.name, ["hi"])
+    names = [r.name for r in client.list_training_runs(page_size=1)]
+    assert same[0].name in names and len(names) == len(set(names))
+    assert all(r.state == SUCCEEDED for r in client.list_training_runs(state="SUCCEEDED"))
+
+
+@pytest.mark.slow
+def test_default_run_on_the_corpus_learns(client: Client) -> None:
+    """The issue's acceptance run: a few hundred default steps on the 550 traces."""
+    run = client.create_training_run("datasets/dev-v1", hyperparameters={"max_steps": 300})
+    events = list(client.watch_training_run(run.name))
+    losses = [e.step_metrics.loss for e in events if kind(e) == "step_metrics"]
+    evals = [e.eval_metrics.eval_loss for e in events if kind(e) == "eval_metrics"]
+    assert len(losses) == 300
+    assert sum(losses[-10:]) / 10 < losses[0] / 2, "streamed loss falls by more than half"
+    assert evals[-1] < evals[0]
+    out = client.generate(run.name, ["What is 15 + 27?"], max_new_tokens=160).generations[0]
+    assert out.text.startswith("Reasoning:") or "Answer:" in out.text, out.text
