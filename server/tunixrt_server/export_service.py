@@ -16,6 +16,7 @@ from .dataset_service import DatasetService, split_filter
 from .errors import bad_field
 from .rendering import NEEDS_META, render_lines
 from .storage.datasets import DatasetStore
+from .training.presets import PRESETS
 
 DEFAULT_ROWS_PER_CHUNK = 256
 MAX_ROWS_PER_CHUNK = 4_096
@@ -114,7 +115,9 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
     ) -> export_pb2.GetTrainingManifestResponse:
         ds = await self._datasets.resolve(request.dataset, "dataset")
         overrides = hyperparams.parse_overrides(dict(request.hyperparameters))
-        training = hyperparams.resolve(overrides)
+        preset = request.model or hyperparams.DEFAULT_PRESET
+        known = PRESETS.get(preset)
+        training = hyperparams.resolve(overrides, defaults=known.hyperparameters if known else None)
         manifest = {
             "apiVersion": "tunixrt.v1",
             "kind": "TunixSftRun",
@@ -131,7 +134,7 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
                     "eval_split": "DATASET_SPLIT_EVAL",
                 },
             },
-            "model": {"preset": request.model or hyperparams.DEFAULT_PRESET},
+            "model": {"preset": preset},
             "training": {
                 "trainer": "tunix.sft.PeftTrainer",
                 "loss_mask": "completion_only",

@@ -23,12 +23,16 @@ LIMITS: dict[str, tuple[Any, Any, Any]] = {
 }
 
 
-def resolve(given: dict[str, Any], prefix: str = "hyperparameters") -> dict[str, Any]:
-    """Fill zero/absent values with defaults and range-check the rest."""
+def resolve(
+    given: dict[str, Any],
+    prefix: str = "hyperparameters",
+    defaults: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Fill zero/absent values with defaults (a model preset's first) and range-check."""
     out: dict[str, Any] = {}
     bad: list[FieldViolation] = []
     for name, (default, low, high) in LIMITS.items():
-        value = given.get(name) or default
+        value = given.get(name) or (defaults or {}).get(name) or default
         if isinstance(value, float) and not math.isfinite(value):
             bad.append(FieldViolation(f"{prefix}.{name}", "must be a finite number"))
         elif not low <= value <= high:

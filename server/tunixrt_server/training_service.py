@@ -163,17 +163,15 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         given = request.training_run
         if not given.dataset:
             raise bad_field("training_run.dataset", "is required, e.g. datasets/dev-v1")
+        model = self._model(given.model)
         hp_msg = given.hyperparameters
         hp = hyperparams.resolve(
             {f.name: v for f, v in hp_msg.ListFields() if f.name != "system_instruction"},
             prefix="training_run.hyperparameters",
+            defaults=PRESETS[model["preset"]].hyperparameters,
         )
         hp["system_instruction"] = hp_msg.system_instruction
-        spec = {
-            "model": self._model(given.model),
-            "hyperparameters": hp,
-            "lora": self._lora(given.lora),
-        }
+        spec = {"model": model, "hyperparameters": hp, "lora": self._lora(given.lora)}
         bad = [
             FieldViolation(f"training_run.labels[{k}]", "keys and values are at most 256 chars")
             for k, v in given.labels.items()

@@ -110,7 +110,9 @@ class Hyperparameters(_message.Message):
     max_seq_len: _builtins.int
     """Tokens per example, longer ones are truncated (default 256)."""
     learning_rate: _builtins.float
-    """Peak learning rate (default 1e-2; warm-up, then cosine decay to a tenth)."""
+    """Peak learning rate (default: the preset's, 3e-2 for tiny-gemma3, else
+    1e-2); linear warm-up, then cosine decay to a tenth.
+    """
     warmup_steps: _builtins.int
     """Linear warm-up steps (default 10)."""
     eval_every_steps: _builtins.int

@@ -55,7 +55,9 @@ class Event:
     payload: dict[str, Any]
 
 
-NewEvent = tuple[int, str, dict[str, Any]]  # (step, kind, payload)
+# (step, kind, payload, time_us or 0 for now): workers stamp events when they
+# happen, not when they reach the database.
+NewEvent = tuple[int, str, dict[str, Any], int]
 _COLUMNS = tuple(training_runs.c[f] for f in StoredRun.__dataclass_fields__)
 
 
@@ -163,7 +165,7 @@ class RunStore:
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
                 self._append(
-                    conn, seq, [(0, "state_change", {"state": QUEUED, "message": "queued"})]
+                    conn, seq, [(0, "state_change", {"state": QUEUED, "message": "queued"}, 0)]
                 )
         except sa.exc.IntegrityError:
             existing = self._by_request(request_id)
@@ -196,11 +198,11 @@ class RunStore:
                     "run_seq": run_seq,
                     "sequence": first + n,
                     "step": step,
-                    "time_us": now,
+                    "time_us": time_us or now,
                     "kind": kind,
                     "payload": payload,
                 }
-                for n, (step, kind, payload) in enumerate(events)
+                for n, (step, kind, payload, time_us) in enumerate(events)
             ],
         )
         return last
@@ -234,7 +236,7 @@ class RunStore:
             ).scalar()
             if seq is None:
                 return None
-            state_change = (step, "state_change", {"state": to_state, "message": message})
+            state_change = (step, "state_change", {"state": to_state, "message": message}, 0)
             self._append(conn, seq, [*events_before, state_change])
             return self._get(conn, training_runs.c.seq == seq)
 

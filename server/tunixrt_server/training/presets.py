@@ -23,6 +23,8 @@ class Preset:
     config: dict[str, Any] = field(default_factory=dict)
     # ... or the name of a ModelConfig classmethod (weights from local_path).
     named_config: str = ""
+    # Hyperparameter defaults that suit this model better than the global ones.
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def needs_weights(self) -> bool:
@@ -42,6 +44,8 @@ PRESETS: dict[str, Preset] = {
             num_kv_heads=1,
             sliding_window_size=128,
         ),
+        # Measured: 3e-2 memorises a batch in 100 steps, 1e-2 takes several times longer.
+        hyperparameters={"learning_rate": 3e-2},
     ),
     "small-gemma3": Preset(
         "~9M parameters, 8 layers, byte tokenizer; for a GPU or patient CPUs",
@@ -55,13 +59,16 @@ PRESETS: dict[str, Preset] = {
             num_kv_heads=1,
             sliding_window_size=256,
         ),
+        hyperparameters={"learning_rate": 1e-2},
     ),
     "gemma3-270m": Preset(
         "Gemma 3 270M; needs local_path with *.safetensors and tokenizer.model",
         named_config="gemma3_270m",
+        hyperparameters={"learning_rate": 5e-5},
     ),
     "gemma3-1b": Preset(
         "Gemma 3 1B (pt); needs local_path with *.safetensors and tokenizer.model",
         named_config="gemma3_1b_pt",
+        hyperparameters={"learning_rate": 2e-5},
     ),
 }

@@ -36,6 +36,7 @@ from ..selection import EVAL, TRAIN
 from ..storage.datasets import DatasetStore
 from ..storage.db import create_engine
 from ..storage.runs import CANCELLED, FAILED, RUNNING, SUCCEEDED, NewEvent, RunStore, StoredRun
+from ..storage.traces import now_us
 
 Example = tuple[str, str]
 
@@ -115,16 +116,16 @@ class Reporter:
             "step_seconds": seconds,
             "max_steps": self.max_steps,
         }
-        self._queue.put((step, "step_metrics", payload))
+        self._queue.put((step, "step_metrics", payload, now_us()))
 
     def on_eval(self, step: int, loss: float) -> None:
         self.metrics["eval_loss"] = loss
         self.metrics.setdefault("initial_eval_loss", loss)
-        self._queue.put((step, "eval_metrics", {"eval_loss": loss}))
+        self._queue.put((step, "eval_metrics", {"eval_loss": loss}, now_us()))
 
     def on_checkpoint(self, step: int, path: str) -> None:
         self.checkpoint_step = step
-        self._queue.put((step, "checkpoint_saved", {"path": path}))
+        self._queue.put((step, "checkpoint_saved", {"path": path}, now_us()))
 
     # -- writing --
 
@@ -211,7 +212,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
             from_states=(RUNNING,),
             owner_attempt=run.attempt,
             step=step,
-            events_before=[(step, "summary", reporter.metrics)],
+            events_before=[(step, "summary", reporter.metrics, 0)],
             metrics=reporter.metrics,
             checkpoint_step=reporter.checkpoint_step,
         )
