@@ -81,16 +81,19 @@ class Supervisor:
         self._loop_task = asyncio.create_task(self._schedule_loop())
 
     async def stop(self) -> None:
+        """SIGTERM every worker (each saves a checkpoint and ends its run FAILED,
+        resumable); SIGKILL those still running after STOP_GRACE_S."""
         if self._loop_task:
             self._loop_task.cancel()
         workers = list(self._workers.values())
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
                 worker.process.send_signal(signal.SIGTERM)
+        tasks = [w.task for w in workers if w.task]
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
         for worker in workers:
-            if worker.task:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker.task
+            self._kill(worker)
 
     def wake(self) -> None:
         self._wake.set()
@@ -177,10 +180,6 @@ class Supervisor:
         if worker.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 worker.process.kill()
-
-    def worker_pid(self, run_id: str) -> int | None:
-        worker = self._workers.get(run_id)
-        return worker.process.pid if worker else None
 
     # -- change notification --
 
