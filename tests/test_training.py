@@ -14,6 +14,7 @@ import pytest
 
 from conftest import TRACES_JSONL, ServerProcess, start_server
 from tunixrt import Client, FailedPrecondition, InvalidArgument, NotFound
+from tunixrt.monitor import follow, save_loss_plot
 from tunixrt.v1 import training_pb2
 
 # Small and quick: every mechanism, little arithmetic.
@@ -81,7 +82,7 @@ def check_contiguous(events: list[training_pb2.TrainingEvent], first_step: int =
 
 
 def test_run_streams_to_late_and_concurrent_watchers(
-    client: Client, trainer: ServerProcess
+    client: Client, trainer: ServerProcess, tmp_path: Path
 ) -> None:
     run = start(client, max_steps=40)
     assert run.state in (QUEUED, RUNNING) and run.name.startswith("trainingRuns/")
@@ -116,6 +117,10 @@ def test_run_streams_to_late_and_concurrent_watchers(
     assert {e.step for e in events if kind(e) == "checkpoint_saved"} >= {10, 20, 30, 40}
     lags.sort()
     assert lags and lags[len(lags) // 2] < 0.2, lags  # live events reach watchers at once
+    history = follow(events, show=False)
+    assert len(history.train) == 40 and history.final_state == "TRAINING_RUN_STATE_SUCCEEDED"
+    png = save_loss_plot(history, tmp_path / "loss.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     done = client.get_training_run(run.name)
     m = done.metrics
