@@ -32,3 +32,4 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_ingest.py
 	$(BIN)/python scripts/bench_export.py
+	JAX_PLATFORMS=cpu $(BIN)/python scripts/bench_training.py
