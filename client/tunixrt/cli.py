@@ -1,10 +1,87 @@
-"""The `tunix-rt` command."""
+"""The `tunix-rt` command: the server, and a client for every everyday task.
+
+Human-readable output by default; `--json` prints one JSON object per line
+(resources as proto3 JSON with the .proto field names) for scripts.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from .client import DEFAULT_ADDRESS, Client
+from .errors import TunixRtError
+from .v1 import training_pb2
+
+Handler = Callable[[argparse.Namespace, Client], int]
+BARS = "▁▂▃▄▅▆▇█"
+
+
+# ---- output -------------------------------------------------------------------
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+Columns = dict[str, Callable[[Any], object]]
+
+
+def emit(args: argparse.Namespace, items: Iterable[Message], columns: Columns) -> None:
+    """JSON lines with --json; else a table of `columns` (header -> cell of an item)."""
+    if args.json:
+        for item in items:
+            sys.stdout.write(orjson.dumps(to_dict(item)).decode() + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for item in items:
+        table.add_row(*[str(cell(item)) for cell in columns.values()])
+    Console().print(table)
+
+
+def emit_one(args: argparse.Namespace, message: Message) -> None:
+    if args.json:
+        sys.stdout.write(orjson.dumps(to_dict(message)).decode() + "\n")
+    else:
+        from rich.console import Console
+        from rich.pretty import Pretty
+
+        Console().print(Pretty(to_dict(message)))
+
+
+def _time(stamp: Any) -> str:
+    return str(stamp.ToJsonString()) if stamp.seconds else ""
+
+
+def sparkline(values: list[float], width: int = 60) -> str:
+    """The loss curve in one line of block characters (high = tall)."""
+    if not values:
+        return ""
+    step = max(1, len(values) // width)
+    points = [
+        sum(values[i : i + step]) / len(values[i : i + step]) for i in range(0, len(values), step)
+    ]
+    low, high = min(points), max(points)
+    span = (high - low) or 1.0
+    return "".join(BARS[int((p - low) / span * (len(BARS) - 1))] for p in points)
+
+
+def _state(name: str) -> str:
+    return name.removeprefix("TRAINING_RUN_STATE_").lower()
+
+
+# ---- server -------------------------------------------------------------------
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -16,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(
             args.config,
-            address=args.address,
+            address=args.listen,
             data_dir=args.data_dir,
             database_url=args.database_url,
         )
@@ -27,6 +104,227 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- traces -------------------------------------------------------------------
+
+
+def traces_import(args: argparse.Namespace, rt: Client) -> int:
+    total_ok = total_bad = 0
+    for path in args.files:
+        result = rt.import_jsonl(sys.stdin.buffer if path == "-" else Path(path))
+        total_ok += result.accepted_count
+        total_bad += result.rejected_count
+        if args.json:
+            sys.stdout.write(orjson.dumps({"file": path, **to_dict(result)}).decode() + "\n")
+        else:
+            print(f"{path}: {result.accepted_count} imported, {result.rejected_count} rejected")
+            for error in list(result.errors)[:20]:
+                print(f"  trace {error.index}: {error.field}: {error.description}")
+    return 0 if total_bad == 0 else 1
+
+
+def traces_list(args: argparse.Namespace, rt: Client) -> int:
+    traces = rt.list_traces(args.filter, page_size=min(args.limit, 1000))
+    limited = (t for n, t in enumerate(traces) if n < args.limit)
+    columns: Columns = {
+        "name": lambda t: t.name,
+        "prompt": lambda t: t.prompt[:60],
+        "final answer": lambda t: t.final_answer[:30],
+        "steps": lambda t: len(t.steps),
+    }
+    emit(args, limited, columns)
+    return 0
+
+
+def traces_get(args: argparse.Namespace, rt: Client) -> int:
+    emit_one(args, rt.get_trace(args.name))
+    return 0
+
+
+def traces_delete(args: argparse.Namespace, rt: Client) -> int:
+    rt.delete_trace(args.name)
+    print(f"deleted {args.name}", file=sys.stderr)
+    return 0
+
+
+# ---- datasets and export ------------------------------------------------------
+
+DATASET_COLUMNS: Columns = {
+    "name": lambda d: d.name,
+    "traces": lambda d: d.stats.trace_count,
+    "train": lambda d: d.stats.train_count,
+    "eval": lambda d: d.stats.eval_count,
+    "created": lambda d: _time(d.create_time),
+}
+
+
+def datasets_build(args: argparse.Namespace, rt: Client) -> int:
+    ds = rt.build_dataset(
+        args.dataset_name,
+        args.version,
+        filter=args.filter,
+        limit=args.limit,
+        strategy=args.strategy,
+        seed=args.seed,
+        stratify_by=args.stratify_by,
+        eval_fraction=args.eval_fraction,
+    )
+    emit(args, [ds], DATASET_COLUMNS)
+    return 0
+
+
+def datasets_list(args: argparse.Namespace, rt: Client) -> int:
+    emit(args, rt.list_datasets(), DATASET_COLUMNS)
+    return 0
+
+
+def datasets_show(args: argparse.Namespace, rt: Client) -> int:
+    emit_one(args, rt.get_dataset(args.name))
+    return 0
+
+
+def export(args: argparse.Namespace, rt: Client) -> int:
+    summary = rt.export_to_file(
+        args.dataset,
+        args.out,
+        format=args.format,
+        split=args.split,
+        system_instruction=args.system_instruction,
+        progress=not args.json,
+    )
+    if args.json:
+        emit_one(args, summary)
+    else:
+        print(f"{args.out}: {summary.row_count} rows, {summary.byte_count} bytes, sha256 verified")
+    return 0
+
+
+# ---- training -----------------------------------------------------------------
+
+RUN_COLUMNS: Columns = {
+    "name": lambda r: r.name,
+    "dataset": lambda r: r.dataset,
+    "state": lambda r: _state(training_pb2.TrainingRunState.Name(r.state)),
+    "step": lambda r: f"{r.metrics.step}/{r.hyperparameters.max_steps}",
+    "loss": lambda r: f"{r.metrics.train_loss:.3f}" if r.metrics.step else "",
+    "eval loss": lambda r: f"{r.metrics.eval_loss:.3f}" if r.metrics.eval_loss else "",
+    "created": lambda r: _time(r.create_time),
+}
+
+
+def train(args: argparse.Namespace, rt: Client) -> int:
+    labels = dict(item.split("=", 1) for item in args.label)
+    hp = {
+        "max_steps": args.steps,
+        "batch_size": args.batch_size,
+        "max_seq_len": args.seq_len,
+        "learning_rate": args.learning_rate,
+        "eval_every_steps": args.eval_every,
+        "checkpoint_every_steps": args.checkpoint_every,
+        "seed": args.seed,
+        "system_instruction": args.system_instruction,
+    }
+    run = rt.create_training_run(
+        args.dataset,
+        preset=args.preset,
+        local_path=args.local_path,
+        hyperparameters={k: v for k, v in hp.items() if v},
+        lora_rank=args.lora_rank,
+        created_by=args.created_by or os.environ.get("USER", ""),
+        labels=labels,
+    )
+    if args.json:
+        emit_one(args, run)
+    else:
+        print(f"started {run.name} on {run.dataset}", file=sys.stderr)
+    if args.detach:
+        return 0
+    args.run = run.name
+    args.since_step = 0
+    return watch(args, rt)
+
+
+def watch(args: argparse.Namespace, rt: Client) -> int:
+    from .monitor import LossHistory, follow, save_loss_plot
+
+    events = rt.watch_training_run(args.run, since_step=args.since_step)
+    if args.json:
+        history = LossHistory()
+        for event in events:
+            history.add(event)
+            sys.stdout.write(orjson.dumps(to_dict(event)).decode() + "\n")
+            sys.stdout.flush()
+    else:
+        history = follow(events, title=args.run.removeprefix("trainingRuns/")[:8])
+        losses = [loss for _, loss in history.train]
+        if losses:
+            print(f"loss {losses[0]:.3f} {sparkline(losses)} {losses[-1]:.3f}")
+        print(f"{_state(history.final_state)}: {history.final_message}")
+    if args.png:
+        save_loss_plot(history, args.png, title=args.run)
+        print(f"loss curve written to {args.png}", file=sys.stderr)
+    return 0 if history.final_state.endswith("SUCCEEDED") else 1
+
+
+def runs_list(args: argparse.Namespace, rt: Client) -> int:
+    emit(args, rt.list_training_runs(state=args.state), RUN_COLUMNS)
+    return 0
+
+
+def runs_show(args: argparse.Namespace, rt: Client) -> int:
+    emit_one(args, rt.get_training_run(args.run))
+    return 0
+
+
+def runs_cancel(args: argparse.Namespace, rt: Client) -> int:
+    run = rt.cancel_training_run(args.run)
+    emit(args, [run], RUN_COLUMNS)
+    return 0
+
+
+def runs_resume(args: argparse.Namespace, rt: Client) -> int:
+    run = rt.resume_training_run(args.run)
+    emit(args, [run], RUN_COLUMNS)
+    return 0
+
+
+def runs_eval(args: argparse.Namespace, rt: Client) -> int:
+    result = rt.evaluate_run(
+        args.run,
+        split=args.split,
+        max_examples=args.max_examples,
+        max_new_tokens=args.max_new_tokens,
+    )
+    if args.json:
+        emit_one(args, result)
+        return 0
+    print(
+        f"step {result.step}: {result.correct_count}/{result.example_count} exact "
+        f"({result.accuracy:.1%})"
+    )
+    for name, acc in sorted(result.per_category.items()):
+        print(f"  {name}: {acc.correct_count}/{acc.example_count} ({acc.accuracy:.1%})")
+    return 0
+
+
+def runs_generate(args: argparse.Namespace, rt: Client) -> int:
+    response = rt.generate(
+        args.run,
+        args.prompts,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        seed=args.seed,
+    )
+    if args.json:
+        emit(args, response.generations, {})
+        return 0
+    for gen in response.generations:
+        print(f"> {gen.prompt}\n{gen.text}\n[answer: {gen.answer!r}]\n")
+    return 0
+
+
+# ---- parser -------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tunix-rt",
@@ -34,12 +332,31 @@ def build_parser() -> argparse.ArgumentParser:
             "Store reasoning traces, build datasets, export JSONL and train with Tunix over gRPC."
         ),
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = sub.add_parser(
-        "serve", help="run the gRPC server", description="Run the tunix-rt gRPC server."
+    parser.add_argument(
+        "--address",
+        default=os.environ.get("TUNIXRT_ADDRESS", DEFAULT_ADDRESS),
+        help=f"server HOST:PORT (env TUNIXRT_ADDRESS; default {DEFAULT_ADDRESS})",
     )
+    parser.add_argument(
+        "--token", default=os.environ.get("TUNIXRT_TOKEN"), help="bearer token (env TUNIXRT_TOKEN)"
+    )
+    parser.add_argument("--json", action="store_true", help="JSON lines instead of tables")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        group: Any, name: str, handler: Handler | None, help: str
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = group.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    serve = command(sub, "serve", None, "Run the tunix-rt gRPC server.")
+    serve.set_defaults(server=True)
     serve.add_argument(
-        "--address", help="HOST:PORT to listen on (default 127.0.0.1:50051; env TUNIXRT_ADDRESS)"
+        "--address",
+        dest="listen",
+        help="HOST:PORT to listen on (default 127.0.0.1:50051, port 0 picks one; "
+        "env TUNIXRT_ADDRESS)",
     )
     serve.add_argument(
         "--data-dir",
@@ -51,13 +368,107 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLAlchemy URL, e.g. postgresql+psycopg://... (env TUNIXRT_DATABASE_URL)",
     )
     serve.add_argument("--config", type=Path, help="YAML config file (env TUNIXRT_CONFIG)")
-    serve.set_defaults(func=_serve)
+
+    traces = command(sub, "traces", None, "Import, list, show and delete traces.")
+    tsub = traces.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = command(tsub, "import", traces_import, "Import JSONL trace files (- for stdin).")
+    p.add_argument("files", nargs="+", help="JSONL files, one trace per line")
+    p = command(tsub, "list", traces_list, "List traces, newest first.")
+    p.add_argument("--filter", default="", help="e.g. 'category = \"math\" AND steps >= 2'")
+    p.add_argument("--limit", type=int, default=50, help="most traces to print (default 50)")
+    p = command(tsub, "get", traces_get, "Show one trace.")
+    p.add_argument("name", help="traces/{uuid} or a bare uuid")
+    p = command(tsub, "delete", traces_delete, "Delete a trace no dataset uses.")
+    p.add_argument("name", help="traces/{uuid} or a bare uuid")
+
+    datasets = command(sub, "datasets", None, "Build, list and show datasets.")
+    dsub = datasets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = command(dsub, "build", datasets_build, "Freeze a selection of traces as a dataset.")
+    p.add_argument("dataset_name")
+    p.add_argument("version")
+    p.add_argument("--filter", default="")
+    p.add_argument("--limit", type=int, default=0, help="0: all matching traces")
+    p.add_argument("--strategy", default="LATEST", choices=["LATEST", "RANDOM", "STRATIFIED"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stratify-by", default="", help="meta key, e.g. category")
+    p.add_argument("--eval-fraction", type=float, default=0.0)
+    command(dsub, "list", datasets_list, "List datasets, newest first.")
+    p = command(dsub, "show", datasets_show, "Show one dataset with its stats.")
+    p.add_argument("name", help="datasets/{key} or a bare key")
+
+    p = command(sub, "export", export, "Export a dataset to a JSONL file (checksum verified).")
+    p.add_argument("dataset", help="datasets/{key} or a bare key")
+    p.add_argument("out", type=Path, help="output .jsonl path")
+    p.add_argument(
+        "--format", default="trace", choices=["trace", "tunix_sft", "messages", "prompt_completion"]
+    )
+    p.add_argument("--split", default="ALL", choices=["ALL", "TRAIN", "EVAL"])
+    p.add_argument("--system-instruction", default="")
+
+    p = command(sub, "train", train, "Start a training run, then follow it like `watch`.")
+    p.add_argument("dataset", help="datasets/{key} or a bare key")
+    p.add_argument("--preset", default="", help="model preset (default tiny-gemma3)")
+    p.add_argument("--local-path", default="", help="trainingRuns/{uuid} or a dir in the data dir")
+    p.add_argument("--steps", type=int, default=0, help="max steps (default 200)")
+    p.add_argument("--batch-size", type=int, default=0)
+    p.add_argument("--seq-len", type=int, default=0)
+    p.add_argument("--learning-rate", type=float, default=0.0)
+    p.add_argument("--eval-every", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--system-instruction", default="")
+    p.add_argument("--lora-rank", type=int, default=0, help="> 0 trains LoRA adapters")
+    p.add_argument("--label", action="append", default=[], help="KEY=VALUE, repeatable")
+    p.add_argument("--created-by", default="")
+    p.add_argument("--detach", action="store_true", help="print the run and return")
+    p.add_argument("--png", type=Path, help="save the loss curve here when it ends")
+
+    p = command(sub, "watch", watch, "Follow a run: live progress, loss curve, optional PNG.")
+    p.add_argument("run", help="trainingRuns/{uuid} or a bare uuid")
+    p.add_argument("--since-step", type=int, default=0)
+    p.add_argument("--png", type=Path, help="save the loss curve here when it ends")
+
+    runs = command(sub, "runs", None, "List, show, cancel, resume, evaluate and sample runs.")
+    rsub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = command(rsub, "list", runs_list, "List runs, newest first.")
+    p.add_argument("--state", default="", help="QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED")
+    for name, handler, text in (
+        ("show", runs_show, "Show one run."),
+        ("cancel", runs_cancel, "Cancel a queued or running run (its checkpoint is kept)."),
+        ("resume", runs_resume, "Resume a cancelled or failed run from its checkpoint."),
+    ):
+        command(rsub, name, handler, text).add_argument("run", help="trainingRuns/{uuid}")
+    p = command(rsub, "eval", runs_eval, "Exact-match accuracy of the newest checkpoint.")
+    p.add_argument("run", help="trainingRuns/{uuid}")
+    p.add_argument("--split", default="EVAL", choices=["ALL", "TRAIN", "EVAL"])
+    p.add_argument("--max-examples", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=0)
+    p = command(rsub, "generate", runs_generate, "Sample completions from the newest checkpoint.")
+    p.add_argument("run", help="trainingRuns/{uuid}")
+    p.add_argument("prompts", nargs="+")
+    p.add_argument("--max-new-tokens", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "server", False):
+        return _serve(args)
+    try:
+        with Client(args.address, token=args.token) as rt:
+            return int(args.handler(args, rt))
+    except TunixRtError as exc:
+        print(f"tunix-rt: {exc}", file=sys.stderr)
+        for violation in getattr(exc, "field_violations", []):
+            print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        # Streams were cancelled on the way out; the server and any run are untouched.
+        print("\ntunix-rt: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

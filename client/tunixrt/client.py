@@ -31,11 +31,22 @@ IMPORT_BATCH_BYTES = 1024 * 1024
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
-def _channel_options() -> list[tuple[str, Any]]:
+def channel_options() -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
     ]
+
+
+def auth_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
+def credentials(tls: bool, root_certificates: bytes | None) -> grpc.ChannelCredentials | None:
+    """TLS credentials when asked for (or when a CA is given); None for plaintext."""
+    if tls or root_certificates:
+        return grpc.ssl_channel_credentials(root_certificates=root_certificates)
+    return None
 
 
 def _cut(buf: bytes, max_lines: int, max_bytes: int) -> int | None:
@@ -102,14 +113,12 @@ class Client:
     ) -> None:
         self.address = address
         self.timeout = timeout
-        self._metadata: tuple[tuple[str, str], ...] = (
-            (("authorization", f"Bearer {token}"),) if token else ()
-        )
-        if tls or root_certificates:
-            creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self.channel = grpc.secure_channel(address, creds, options=_channel_options())
+        self._metadata = auth_metadata(token)
+        creds = credentials(tls, root_certificates)
+        if creds:
+            self.channel = grpc.secure_channel(address, creds, options=channel_options())
         else:
-            self.channel = grpc.insecure_channel(address, options=_channel_options())
+            self.channel = grpc.insecure_channel(address, options=channel_options())
         self.traces = trace_pb2_grpc.TraceServiceStub(self.channel)
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
         self.exports = export_pb2_grpc.ExportServiceStub(self.channel)
@@ -300,28 +309,30 @@ class Client:
         digest = hashlib.sha256()
         summary: export_pb2.ExportSummary | None = None
         total = _split_rows(self.get_dataset(dataset), split) if progress else None
-        with _progress(progress, total, f"export {format}") as advance, part.open("wb") as out:
-            for message in self.export_chunks(
-                dataset,
-                format=format,
-                split=split,
-                system_instruction=system_instruction,
-                timeout=timeout,
-            ):
-                if message.HasField("summary"):
-                    summary = message.summary
-                    break
-                digest.update(message.chunk.data)
-                out.write(message.chunk.data)
-                advance(message.chunk.row_count)
-        if summary is None:
+        try:
+            with _progress(progress, total, f"export {format}") as advance, part.open("wb") as out:
+                for message in self.export_chunks(
+                    dataset,
+                    format=format,
+                    split=split,
+                    system_instruction=system_instruction,
+                    timeout=timeout,
+                ):
+                    if message.HasField("summary"):
+                        summary = message.summary
+                        break
+                    digest.update(message.chunk.data)
+                    out.write(message.chunk.data)
+                    advance(message.chunk.row_count)
+            if summary is None:
+                raise TunixRtError("export stream ended without a summary")
+            if digest.hexdigest() != summary.sha256:
+                raise TunixRtError(
+                    f"checksum mismatch: got {digest.hexdigest()}, server sent {summary.sha256}"
+                )
+        except BaseException:  # Ctrl-C included: never leave a partial file behind
             part.unlink(missing_ok=True)
-            raise TunixRtError("export stream ended without a summary")
-        if digest.hexdigest() != summary.sha256:
-            part.unlink(missing_ok=True)
-            raise TunixRtError(
-                f"checksum mismatch: got {digest.hexdigest()}, server sent {summary.sha256}"
-            )
+            raise
         part.replace(path)
         return summary
 

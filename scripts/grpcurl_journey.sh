@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The journey with nothing but grpcurl and JSON (server reflection, no .proto files):
+# create traces, list them, build a dataset, export it, train, watch, generate.
+#
+#   scripts/grpcurl_journey.sh [HOST:PORT]        (default 127.0.0.1:50051)
+#
+# GRPCURL overrides the binary (default: .venv/bin/grpcurl from the dev extras);
+# STEPS the training steps (default 30).
+set -euo pipefail
+ADDR=${1:-127.0.0.1:50051}
+GRPCURL=${GRPCURL:-$(dirname "$0")/../.venv/bin/grpcurl}
+STEPS=${STEPS:-30}
+call() { "$GRPCURL" -plaintext -d "$2" "$ADDR" "tunixrt.v1.$1"; }
+field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+echo "== services"
+"$GRPCURL" -plaintext "$ADDR" list
+
+echo "== CreateTrace x 24"
+for a in $(seq 1 24); do
+  b=$((a * 3))
+  call TraceService/CreateTrace "{\"trace\": {\"prompt\": \"What is $a + $b?\",
+    \"final_answer\": \"$((a + b))\",
+    \"steps\": [{\"i\": 0, \"type\": \"calc\", \"content\": \"$a + $b = $((a + b))\"}],
+    \"meta\": {\"source\": \"grpcurl\", \"category\": \"arithmetic\"}},
+    \"request_id\": \"grpcurl-journey-$a\"}" > /dev/null
+done
+
+echo "== ListTraces (filter on meta)"
+call TraceService/ListTraces '{"filter": "source = \"grpcurl\"", "page_size": 2}'
+
+echo "== BuildDataset"
+call DatasetService/BuildDataset '{"dataset_name": "grpcurl", "version": "v1",
+  "filter": "source = \"grpcurl\"", "eval_fraction": 0.25, "seed": 1}' \
+  | field '["stats"]'
+
+echo "== ExportDataset (tunix_sft, server streaming: base64 chunks, then a summary)"
+call ExportService/ExportDataset '{"dataset": "datasets/grpcurl-v1", "format": "EXPORT_FORMAT_TUNIX_SFT",
+  "split": "DATASET_SPLIT_TRAIN"}' | python3 -c '
+import base64, json, sys
+text = sys.stdin.read()
+messages = json.loads("[" + text.replace("}\n{", "},{") + "]")
+data = b"".join(base64.b64decode(m["chunk"]["data"]) for m in messages if "chunk" in m)
+print(data.decode().splitlines()[0])
+print(json.dumps(messages[-1]["summary"]))'
+
+echo "== CreateTrainingRun"
+RUN=$(call TrainingService/CreateTrainingRun "{\"training_run\": {\"dataset\": \"datasets/grpcurl-v1\",
+  \"hyperparameters\": {\"max_steps\": $STEPS, \"max_seq_len\": 64, \"eval_every_steps\": 10,
+  \"checkpoint_every_steps\": 10}, \"labels\": {\"via\": \"grpcurl\"}}}" | field '["name"]')
+echo "$RUN"
+
+echo "== WatchTrainingRun (server streaming until the run ends)"
+call TrainingService/WatchTrainingRun "{\"name\": \"$RUN\"}" \
+  | python3 -c '
+import json, sys
+buf = ""
+for line in sys.stdin:
+    buf += line
+    if line.rstrip() == "}":
+        event, buf = json.loads(buf), ""
+        kind = [k for k in event if k not in ("sequence", "step", "time")][0]
+        print(event["sequence"], event.get("step", 0), kind, json.dumps(event[kind]))'
+
+echo "== GetTrainingRun"
+call TrainingService/GetTrainingRun "{\"name\": \"$RUN\"}" | field '["state"]'
+
+echo "== Generate"
+call TrainingService/Generate "{\"name\": \"$RUN\", \"prompts\": [\"What is 2 + 6?\"],
+  \"max_new_tokens\": 24}"
