@@ -43,6 +43,16 @@ def cli(server: ServerProcess, *args: str, check: bool = True) -> subprocess.Com
     return done
 
 
+def base_dataset(server: ServerProcess) -> str:
+    """A dataset to train on, whichever tests ran before."""
+    with server.client() as client:
+        if next(client.list_traces(page_size=1), None) is None:
+            client.import_jsonl(TRACES_JSONL)
+        if next(client.list_datasets(), None) is None:
+            client.build_dataset("base", "v1", eval_fraction=0.1)
+        return next(client.list_datasets()).name
+
+
 def json_lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -110,8 +120,9 @@ def test_cli_journey(server: ServerProcess, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_in_watch_leaves_server_and_run_alone(server: ServerProcess) -> None:
+    dataset = base_dataset(server)
     started = json_lines(
-        cli(server, "--json", "train", "dev-v1", "--steps", "5000", "--detach").stdout
+        cli(server, "--json", "train", dataset, "--steps", "5000", "--detach").stdout
     )[0]
     run = str(started["name"])
     watcher = subprocess.Popen(
@@ -131,11 +142,22 @@ def test_ctrl_c_in_watch_leaves_server_and_run_alone(server: ServerProcess) -> N
     with grpc.insecure_channel(server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+    # The asyncio monitor picks the running run up, and leaves when it has ended.
+    monitor = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "monitor_all.py"), "--exit-when-idle"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "TUNIXRT_ADDRESS": server.address},
+    )
     with server.client() as client:
-        time.sleep(1)
+        time.sleep(3)
         assert client.get_training_run(run).state == training_pb2.TRAINING_RUN_STATE_RUNNING
         client.cancel_training_run(run)
         list(client.watch_training_run(run))
+    out, err = monitor.communicate(timeout=60)
+    assert monitor.returncode == 0, err
+    assert run.removeprefix("trainingRuns/")[:8] in out and "cancelled" in out
 
 
 def test_grpcurl_journey_script(tmp_path: Path) -> None:
@@ -162,7 +184,7 @@ def test_grpcurl_journey_script(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_node_client_lists_and_watches(server: ServerProcess, tmp_path: Path) -> None:
     """The contract is language-neutral: @grpc/grpc-js + proto-loader from proto/."""
-    node_dir = ROOT / "clients" / "node"
+    node_dir = ROOT / "scripts" / "node_client"
     if not (node_dir / "node_modules" / "@grpc" / "grpc-js").exists():
         npm = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"],
@@ -176,9 +198,7 @@ def test_node_client_lists_and_watches(server: ServerProcess, tmp_path: Path) ->
     with server.client() as client:
         run = next(client.list_training_runs(state="SUCCEEDED"), None)
         if run is None:  # run alone, without test_cli_journey's run
-            cli(server, "traces", "import", str(TRACES_JSONL))
-            cli(server, "datasets", "build", "node", "v1", "--eval-fraction", "0.1")
-            cli(server, "train", "node-v1", *QUICK)
+            cli(server, "train", base_dataset(server), *QUICK)
             run = next(client.list_training_runs(state="SUCCEEDED"))
     include = sysconfig.get_paths()["purelib"]  # google/api/*.proto of googleapis-common-protos
     done = subprocess.run(
