@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tunixrt.generators import generate_jsonl
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "dev-reasoning-v2.jsonl"
 
@@ -50,10 +52,13 @@ def running_server(data_dir: Path, *extra: str) -> Iterator[tuple[str, int]]:
         proc.wait(30)
 
 
-def corpus_lines(count: int) -> list[bytes]:
-    """`count` trace lines: the real corpus, repeated with a distinct prompt suffix."""
-    base = [line for line in CORPUS.read_bytes().splitlines() if line.strip()]
-    return [base[n % len(base)] for n in range(count)]
+def generated_lines(count: int, seed: int = 0) -> list[bytes]:
+    """`count` synthetic trace lines from the project's generators: half arithmetic
+    word problems, half High Card Duel episodes (no trailing newlines)."""
+    half = count // 2
+    lines = [*generate_jsonl("arithmetic", count - half, seed)]
+    lines += generate_jsonl("high_card_duel", half, seed)
+    return [line[:-1] for line in lines]
 
 
 def rate(count: int, seconds: float) -> str:

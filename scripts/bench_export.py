@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _bench import corpus_lines, rate, running_server
+from _bench import generated_lines, rate, running_server
 from tunixrt import Client
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with running_server(tmp / "data") as (address, _pid), Client(address) as rt:
-            rt.import_jsonl(corpus_lines(args.traces))
+            rt.import_jsonl(generated_lines(args.traces))
             ds = rt.build_dataset("bench", "v1")
             naive_times, service_times = [], []
             for _ in range(args.repeat):
@@ -74,7 +74,7 @@ def main() -> None:
         same_text = [
             json.loads(x)["text"] for x in (tmp / "naive.jsonl").read_text().splitlines()[:100]
         ] == [json.loads(x)["text"] for x in (tmp / "service.jsonl").read_text().splitlines()[:100]]
-    print(f"rows:                              {args.traces:,} (tunix_sft, corpus traces)")
+    print(f"rows:                              {args.traces:,} (tunix_sft, generated traces)")
     print(f"naive local sqlite3+json script:   {rate(args.traces, naive)}  ({naive:.2f}s)")
     print(f"ExportDataset over gRPC to a file: {rate(args.traces, service)}  ({service:.2f}s)")
     print(f"ratio service/naive:               {naive / service:.2f}  (goal >= 1.0)")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from _bench import corpus_lines, rate, running_server
+from _bench import generated_lines, rate, running_server
 from tunixrt import Client
 from tunixrt_server.storage.db import create_engine, migrate
 from tunixrt_server.validation import trace_from_json
@@ -81,13 +81,13 @@ def main() -> None:
     parser.add_argument("--batch-lines", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    lines = corpus_lines(args.traces)
+    lines = generated_lines(args.traces)
     rows = floor_rows(lines)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         floor = min(sqlite_floor(rows, tmp) for _ in range(args.repeat))
         svc = min(service(lines, tmp, args.batch_lines) for _ in range(args.repeat))
-    print(f"traces:                    {args.traces:,} (corpus, {args.batch_lines} per batch)")
+    print(f"traces:                    {args.traces:,} (generated, {args.batch_lines} per batch)")
     print(f"sqlite3 executemany floor: {rate(args.traces, floor)}  ({floor:.2f}s)")
     print(f"ImportTraces over gRPC:    {rate(args.traces, svc)}  ({svc:.2f}s)")
     print(f"ratio service/floor:       {floor / svc:.2f}  (goal >= 0.5)")

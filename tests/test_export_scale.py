@@ -6,23 +6,17 @@ import threading
 import time
 from pathlib import Path
 
-import orjson
 import psutil
 
-from conftest import TRACES_JSONL, ServerProcess
+from conftest import ServerProcess
 from tunixrt import Client
+from tunixrt.generators import generate_jsonl
 
 COUNT = 200_000
 
 
 def _lines(count: int) -> list[bytes]:
-    base = [orjson.loads(x) for x in TRACES_JSONL.read_bytes().splitlines() if x.strip()]
-    out = []
-    for n in range(count):
-        doc = dict(base[n % len(base)])
-        doc["prompt"] = f"{doc['prompt']} (#{n})"
-        out.append(orjson.dumps(doc))
-    return out
+    return list(generate_jsonl("arithmetic", count, seed=0))
 
 
 def test_200k_export_constant_memory_and_hf_loadable(

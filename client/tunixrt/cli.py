@@ -19,6 +19,7 @@ from google.protobuf.message import Message
 
 from .client import DEFAULT_ADDRESS, Client
 from .errors import TunixRtError
+from .generators import GENERATORS, generate_jsonl
 from .v1 import training_pb2
 
 Handler = Callable[[argparse.Namespace, Client], int]
@@ -120,6 +121,29 @@ def traces_import(args: argparse.Namespace, rt: Client) -> int:
             for error in list(result.errors)[:20]:
                 print(f"  trace {error.index}: {error.field}: {error.description}")
     return 0 if total_bad == 0 else 1
+
+
+def traces_generate(args: argparse.Namespace, rt: Client) -> int:
+
+    try:
+        lines = generate_jsonl(args.generator, args.count, args.seed)
+    except ValueError as exc:
+        print(f"tunix-rt: {exc}", file=sys.stderr)
+        return 2
+    if not args.import_:
+        out = sys.stdout.buffer
+        for line in lines:
+            out.write(line)
+        out.flush()
+        return 0
+    result = rt.import_jsonl(lines)
+    if args.json:
+        emit_one(args, result)
+    else:
+        print(
+            f"{args.generator}: {result.accepted_count} imported, {result.rejected_count} rejected"
+        )
+    return 0 if result.rejected_count == 0 else 1
 
 
 def traces_list(args: argparse.Namespace, rt: Client) -> int:
@@ -373,6 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = traces.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = command(tsub, "import", traces_import, "Import JSONL trace files (- for stdin).")
     p.add_argument("files", nargs="+", help="JSONL files, one trace per line")
+    p = command(
+        tsub,
+        "generate",
+        traces_generate,
+        "Generate synthetic traces (JSONL to stdout, or --import them).",
+    )
+    p.add_argument("generator", choices=sorted(GENERATORS))
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0, help="same seed, same traces")
+    p.add_argument(
+        "--import", dest="import_", action="store_true", help="send to the server instead"
+    )
     p = command(tsub, "list", traces_list, "List traces, newest first.")
     p.add_argument("--filter", default="", help="e.g. 'category = \"math\" AND steps >= 2'")
     p.add_argument("--limit", type=int, default=50, help="most traces to print (default 50)")

@@ -1,0 +1,93 @@
+"""Trace generators: deterministic, valid, and usable from the CLI straight into a server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from conftest import ServerProcess
+from tunixrt import Client
+from tunixrt.generators import GENERATORS, generate, generate_jsonl
+
+CLI = [sys.executable, "-m", "tunixrt.cli"]
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_same_seed_same_bytes_other_seed_other_traces(name: str) -> None:
+    first = b"".join(generate_jsonl(name, 500, seed=1))
+    assert first == b"".join(generate_jsonl(name, 500, seed=1))
+    assert b"".join(generate_jsonl(name, 100, seed=1)) == b"".join(first.splitlines(True)[:100])
+    other = b"".join(generate_jsonl(name, 500, seed=2))
+    assert other != first
+    prompts = [orjson.loads(line)["prompt"] for line in first.splitlines()]
+    assert len(set(prompts)) > 10
+
+
+def test_high_card_duel_reasons_correctly() -> None:
+    ranks = "23456789TJQKA"
+    for trace in generate("high_card_duel", 2000, seed=5):
+        meta = trace["meta"]
+        mine, theirs = ranks.index(meta["my_card"][0]), ranks.index(meta["opponent_card"][0])
+        assert meta["my_card"] != meta["opponent_card"]
+        assert meta["result"] == ("win" if mine > theirs else "lose" if mine < theirs else "tie")
+        assert trace["final_answer"] == ("bet" if mine * 4 > 51 - mine * 4 - 3 else "fold")
+        assert {"source", "game", "episode_index", "seed"} <= set(meta)
+        assert meta["source"] == "high_card_duel"
+
+
+def test_arithmetic_steps_compute_the_answer() -> None:
+    seen = set()
+    for trace in generate("arithmetic", 3000, seed=9):
+        meta = trace["meta"]
+        seen.add((meta["difficulty"], *meta["operations"][:1]))
+        steps = trace["steps"]
+        for step in steps[1:-1]:  # "a op b = c", checked with Python's arithmetic
+            left, result = step["content"].split(" = ")
+            a, op, b = left.split(" ")
+            expected = {"+": int(a) + int(b), "-": int(a) - int(b), "×": int(a) * int(b)}.get(
+                op, int(a) // int(b)
+            )
+            assert int(result) == expected and (op != "÷" or int(a) % int(b) == 0)
+        assert steps[-2]["content"].endswith(f"= {trace['final_answer']}")
+        assert (
+            len(steps) - 2
+            == len(meta["operations"])
+            == {"easy": 1, "medium": 2, "hard": 3}[meta["difficulty"]]
+        )
+    assert {d for d, *_ in seen} == {"easy", "medium", "hard"}
+    assert {op for _, op in seen} == {"add", "subtract", "multiply", "divide"}
+
+
+def test_generate_is_fast() -> None:
+    started = time.perf_counter()
+    count = sum(1 for _ in generate_jsonl("arithmetic", 50_000, seed=0))
+    rate = count / (time.perf_counter() - started)
+    print(f"arithmetic: {rate:,.0f} traces/s")
+    assert rate > 10_000  # generous: ~100k/s here
+
+
+def test_cli_generate_import_then_dataset_holds_exactly_those(
+    server: ServerProcess, client: Client
+) -> None:
+    base = [*CLI, "--address", server.address, "traces", "generate"]
+    for name, count in (("high_card_duel", 1000), ("arithmetic", 700)):
+        done = subprocess.run(
+            [*base, name, "--count", str(count), "--seed", "1", "--import"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0 and f"{count} imported, 0 rejected" in done.stdout, done.stderr
+    stdout = subprocess.run(
+        [*base, "high_card_duel", "--count", "3", "--seed", "1"], capture_output=True, timeout=60
+    ).stdout
+    assert stdout == b"".join(generate_jsonl("high_card_duel", 3, seed=1))
+
+    ds = client.build_dataset("duel", "v1", filter='meta.source = "high_card_duel"')
+    assert ds.stats.trace_count == 1000 and dict(ds.stats.source_counts) == {"high_card_duel": 1000}
+    hard = client.build_dataset("hard", "v1", filter='meta.difficulty = "hard"')
+    assert 0 < hard.stats.trace_count < 700
