@@ -91,3 +91,26 @@ def test_cli_generate_import_then_dataset_holds_exactly_those(
     assert ds.stats.trace_count == 1000 and dict(ds.stats.source_counts) == {"high_card_duel": 1000}
     hard = client.build_dataset("hard", "v1", filter='meta.difficulty = "hard"')
     assert 0 < hard.stats.trace_count < 700
+
+
+@pytest.mark.slow
+def test_training_on_arithmetic_reaches_measurable_accuracy(client: Client) -> None:
+    """A benchmark figure for the README, not a threshold: 2,000 arithmetic traces,
+    the default tiny model, 300 steps, exact match on the 200 held-out traces."""
+    client.import_jsonl(generate_jsonl("arithmetic", 2000, seed=0))
+    ds = client.build_dataset("arith", "v1", eval_fraction=0.1, seed=0)
+    run = client.create_training_run(ds.name, hyperparameters={"max_steps": 300})
+    events = list(client.watch_training_run(run.name))
+    assert events[-1].state_change.state == 3, client.get_training_run(run.name).state_message
+    started = time.perf_counter()
+    evaluation = client.evaluate_run(run.name, max_new_tokens=128)
+    metrics = client.get_training_run(run.name).metrics
+    print(
+        f"\narithmetic: 300 steps, train loss {metrics.initial_train_loss:.3f} -> "
+        f"{metrics.train_loss:.3f}, eval loss {metrics.eval_loss:.3f}; exact match "
+        f"{evaluation.correct_count}/{evaluation.example_count} = {evaluation.accuracy:.1%} "
+        f"(evaluation took {time.perf_counter() - started:.0f} s)"
+    )
+    for sample in evaluation.samples[:3]:
+        print(f"  {sample.expected_answer!r} <- {sample.predicted_answer!r}")
+    assert evaluation.example_count == 200
