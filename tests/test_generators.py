@@ -12,6 +12,7 @@ import pytest
 from conftest import ServerProcess
 from tunixrt import Client
 from tunixrt.generators import GENERATORS, generate, generate_jsonl
+from tunixrt.v1 import training_pb2
 
 CLI = [sys.executable, "-m", "tunixrt.cli"]
 
@@ -101,7 +102,10 @@ def test_training_on_arithmetic_reaches_measurable_accuracy(client: Client) -> N
     ds = client.build_dataset("arith", "v1", eval_fraction=0.1, seed=0)
     run = client.create_training_run(ds.name, hyperparameters={"max_steps": 300})
     events = list(client.watch_training_run(run.name))
-    assert events[-1].state_change.state == 3, client.get_training_run(run.name).state_message
+    succeeded = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
+    assert events[-1].state_change.state == succeeded, client.get_training_run(
+        run.name
+    ).state_message
     started = time.perf_counter()
     evaluation = client.evaluate_run(run.name, max_new_tokens=128)
     metrics = client.get_training_run(run.name).metrics

@@ -41,3 +41,13 @@ def check_key(key: str, field: str) -> str:
 
 def parse_dataset_name(name: str, field: str = "name") -> str:
     return check_key(_strip(name, "datasets"), field)
+
+
+MAX_REQUEST_ID_CHARS = 128
+
+
+def check_request_id(request_id: str) -> str | None:
+    """An optional idempotency key (AIP-155): None when absent."""
+    if len(request_id) > MAX_REQUEST_ID_CHARS:
+        raise bad_field("request_id", f"must be at most {MAX_REQUEST_ID_CHARS} characters")
+    return request_id or None

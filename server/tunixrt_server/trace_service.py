@@ -21,12 +21,11 @@ from .errors import (
     not_found,
 )
 from .filters import parse_filter
-from .names import parse_uuid_name
+from .names import check_request_id, parse_uuid_name
 from .pagination import decode_token, encode_token, page_size
 from .storage.traces import StoredTrace, TraceStore
 from .storage.usage import TraceInUse
 from .validation import (
-    MAX_REQUEST_ID_CHARS,
     NewTrace,
     TraceInvalid,
     parse_jsonl,
@@ -69,13 +68,12 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
     ) -> trace_pb2.Trace:
         if not request.HasField("trace"):
             raise bad_field("trace", "is required")
-        if len(request.request_id) > MAX_REQUEST_ID_CHARS:
-            raise bad_field("request_id", f"must be at most {MAX_REQUEST_ID_CHARS} characters")
+        request_id = check_request_id(request.request_id)
         try:
             new = trace_from_proto(request.trace)
         except TraceInvalid as exc:
             raise invalid_argument(_prefixed(exc, "trace"), reason="INVALID_TRACE") from None
-        stored = await asyncio.to_thread(self._store.create, new, request.request_id)
+        stored = await asyncio.to_thread(self._store.create, new, request_id)
         return trace_to_proto(stored)
 
     async def GetTrace(

@@ -16,7 +16,7 @@ from tunixrt.v1 import dataset_pb2, training_pb2, training_pb2_grpc
 from . import hyperparams, scoring
 from .dataset_service import DatasetService, split_filter
 from .errors import FieldViolation, bad_field, failed_precondition, invalid_argument, not_found
-from .names import parse_uuid_name
+from .names import check_request_id, parse_uuid_name
 from .pagination import decode_token, encode_token, page_size
 from .rendering import prompt_turns
 from .selection import EVAL
@@ -36,7 +36,6 @@ from .storage.traces import now_us
 from .training.presets import PRESETS
 from .training.supervisor import GenerateError, Supervisor
 
-MAX_REQUEST_ID_CHARS = 128
 MAX_PROMPTS = 64
 MAX_PROMPT_CHARS = 20_000
 MAX_NEW_TOKENS = 1_024
@@ -158,8 +157,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
     ) -> training_pb2.TrainingRun:
         if not request.HasField("training_run"):
             raise bad_field("training_run", "is required")
-        if len(request.request_id) > MAX_REQUEST_ID_CHARS:
-            raise bad_field("request_id", f"must be at most {MAX_REQUEST_ID_CHARS} characters")
+        request_id = check_request_id(request.request_id)
         given = request.training_run
         if not given.dataset:
             raise bad_field("training_run.dataset", "is required, e.g. datasets/dev-v1")
@@ -193,7 +191,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
                 spec,
                 given.created_by or "anonymous",
                 dict(given.labels),
-                request.request_id or None,
+                request_id,
             )
         except RunExists as exists:
             run = exists.run  # the same request again: answer as the first time
