@@ -291,6 +291,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
             )
         after = request.after_sequence
         while True:
+            seen = self._supervisor.version(run.id)
             events = await asyncio.to_thread(self._runs.events, run.seq, after)
             for event in events:
                 after = event.sequence
@@ -304,7 +305,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
             if current is None or (current.state in TERMINAL and current.last_sequence <= after):
                 return  # ended (or deleted) and everything was sent
             if not events:
-                await self._supervisor.wait_for_change(run.id, WATCH_POLL_S)
+                await self._supervisor.wait_for_change(run.id, seen, WATCH_POLL_S)
 
     # -- inference --
 

@@ -14,8 +14,8 @@ import logging
 import os
 import signal
 import sys
-from collections import deque
-from dataclasses import dataclass, field
+from collections import defaultdict, deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +39,6 @@ class _Worker:
     task: asyncio.Task[None] | None = None
 
 
-@dataclass
-class _Changes:
-    """A per-run counter watchers wait on."""
-
-    version: int = 0
-    waiters: set[asyncio.Future[None]] = field(default_factory=set)
-
-
 class Supervisor:
     def __init__(
         self, runs: RunStore, database_url: str, data_dir: Path, max_concurrent: int
@@ -56,7 +48,9 @@ class Supervisor:
         self._data_dir = data_dir
         self._max_concurrent = max_concurrent
         self._workers: dict[str, _Worker] = {}
-        self._changes: dict[str, _Changes] = {}
+        # Per run: a counter bumped on every change, and the watchers waiting for one.
+        self._versions: defaultdict[str, int] = defaultdict(int)
+        self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -184,29 +178,33 @@ class Supervisor:
     # -- change notification --
 
     def changed(self, run_id: str) -> None:
-        changes = self._changes.get(run_id)
-        if changes is None:
-            return
-        changes.version += 1
-        for waiter in changes.waiters:
+        self._versions[run_id] += 1
+        for waiter in self._waiters.pop(run_id, ()):
             if not waiter.done():
                 waiter.set_result(None)
-        changes.waiters.clear()
 
-    async def wait_for_change(self, run_id: str, timeout: float) -> None:
-        """Returns when the run may have new events, or after `timeout` (a safety net
-        for events written by another server process)."""
-        changes = self._changes.setdefault(run_id, _Changes())
+    def version(self, run_id: str) -> int:
+        """Read before reading a run's events; pass to wait_for_change after."""
+        return self._versions[run_id]
+
+    async def wait_for_change(self, run_id: str, seen: int, timeout: float) -> None:
+        """Returns once the run changed after version `seen` was read (at once if it
+        already has), or after `timeout`: a safety net for events written by another
+        server process."""
+        if self._versions[run_id] != seen:
+            return
         waiter = asyncio.get_running_loop().create_future()
-        changes.waiters.add(waiter)
+        self._waiters[run_id].add(waiter)
         try:
             await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
             pass
         finally:
-            changes.waiters.discard(waiter)
-            if not changes.waiters:
-                self._changes.pop(run_id, None)
+            waiting = self._waiters.get(run_id)
+            if waiting is not None:
+                waiting.discard(waiter)
+                if not waiting:
+                    del self._waiters[run_id]
 
     # -- inference --
 
