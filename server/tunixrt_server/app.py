@@ -7,6 +7,7 @@ import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,6 +24,7 @@ from tunixrt.v1 import (
     training_pb2_grpc,
 )
 
+from .auth import Authorizer
 from .config import Settings
 from .dataset_service import DatasetService
 from .export_service import ExportService
@@ -60,7 +62,7 @@ async def start(settings: Settings) -> RunningServer:
 
     mb = 1024 * 1024
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor()],
+        interceptors=[ErrorInterceptor(Authorizer(settings.tokens))],
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_mb * mb),
             ("grpc.max_send_message_length", settings.max_send_message_mb * mb),
@@ -83,7 +85,10 @@ async def start(settings: Settings) -> RunningServer:
         settings.max_concurrent_runs,
     )
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
-        TrainingService(runs, dataset_store, datasets, supervisor, settings.data_dir), server
+        TrainingService(
+            runs, dataset_store, datasets, supervisor, settings.data_dir, settings.max_queued_runs
+        ),
+        server,
     )
 
     health_servicer = health.aio.HealthServicer()
@@ -92,7 +97,7 @@ async def start(settings: Settings) -> RunningServer:
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(settings.address)
+        port = _listen(server, settings)
     except RuntimeError as exc:
         raise SystemExit(f"tunix-rt: cannot listen on {settings.address}: {exc}") from None
     await server.start()
@@ -100,6 +105,18 @@ async def start(settings: Settings) -> RunningServer:
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, health_servicer, supervisor, port)
+
+
+def _listen(server: grpc.aio.Server, settings: Settings) -> int:
+    if not (settings.tls_cert_file or settings.tls_key_file):
+        return server.add_insecure_port(settings.address)
+    try:
+        key = Path(settings.tls_key_file).read_bytes()
+        cert = Path(settings.tls_cert_file).read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"tunix-rt: TLS needs tls_cert_file and tls_key_file: {exc}") from None
+    credentials = grpc.ssl_server_credentials([(key, cert)])
+    return server.add_secure_port(settings.address, credentials)
 
 
 async def serve(settings: Settings) -> None:

@@ -35,6 +35,14 @@ class Settings:
     shutdown_grace_s: float = 5.0
     # Training runs that may train at once.
     max_concurrent_runs: int = 1
+    # Runs that may wait in QUEUED; CreateTrainingRun beyond it is RESOURCE_EXHAUSTED.
+    max_queued_runs: int = 100
+    # Bearer tokens as (name, role, token); none means no auth. YAML: a list of
+    # {name, role, token}; env TUNIXRT_TOKENS: "name:role:token,name:role:token".
+    tokens: list[tuple[str, str, str]] = field(default_factory=list)
+    # PEM files; both set means TLS only.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -45,7 +53,32 @@ class Settings:
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
 
+def _tokens(value: Any) -> list[tuple[str, str, str]]:
+    if isinstance(value, str):
+        value = [
+            dict(zip(("name", "role", "token"), item.split(":", 2), strict=False))
+            for item in value.split(",")
+            if item.strip()
+        ]
+    if not isinstance(value, list):
+        raise ConfigError("setting 'tokens': a list of {name, role, token}")
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or not {"name", "role", "token"} <= set(item):
+            raise ConfigError(f"setting 'tokens': {item!r} needs name, role and token")
+        if item["role"] not in ("reader", "writer"):
+            raise ConfigError(
+                f"setting 'tokens': role of {item['name']!r} must be reader or writer"
+            )
+        if not str(item["token"]):
+            raise ConfigError(f"setting 'tokens': token of {item['name']!r} is empty")
+        out.append((str(item["name"]), str(item["role"]), str(item["token"])))
+    return out
+
+
 def _coerce(name: str, value: Any) -> Any:
+    if name == "tokens":
+        return _tokens(value)
     kind = {"address": str, "database_url": str, "data_dir": Path}.get(name)
     default = getattr(Settings(), name)
     try:

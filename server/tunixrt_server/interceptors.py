@@ -1,8 +1,9 @@
-"""Server interceptor that maps exceptions to gRPC statuses for every RPC kind.
+"""Server interceptor around every RPC kind: auth first, then exceptions to statuses.
 
 ApiError becomes its own status with details; anything unexpected is logged
 and answered INTERNAL, so one bad request never takes the server down and a
-client mistake is never UNKNOWN.
+client mistake is never UNKNOWN. Auth refusals are ApiErrors too, so they
+carry an ErrorInfo like every other error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from .auth import Authorizer
 from .errors import ApiError, bad_field
 
 log = logging.getLogger(__name__)
@@ -69,10 +71,15 @@ def _passthrough(exc: BaseException) -> bool:
 
 
 def _wrap_unary(
-    inner: Callable[[Any, Any], Awaitable[Any]], method: str, *, streaming_request: bool = False
+    inner: Callable[[Any, Any], Awaitable[Any]],
+    method: str,
+    auth: Authorizer,
+    *,
+    streaming_request: bool = False,
 ) -> Callable[[Any, Any], Awaitable[Any]]:
     async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
+            auth.check(method, context.invocation_metadata())
             request = _checked_stream(request) if streaming_request else _checked(request)
             return await inner(request, context)
         except Exception as exc:
@@ -84,12 +91,13 @@ def _wrap_unary(
 
 
 def _wrap_stream(
-    inner: Callable[[Any, Any], AsyncIterator[Any]], method: str
+    inner: Callable[[Any, Any], AsyncIterator[Any]], method: str, auth: Authorizer
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
     async def behavior(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         try:
+            auth.check(method, context.invocation_metadata())
             async for response in inner(_checked(request), context):
                 yield response
         except Exception as exc:
@@ -103,6 +111,9 @@ def _wrap_stream(
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     # Handlers are typed loosely: grpc's stubs describe sync behaviours, and
     # these wrap the async ones grpc.aio actually registers.
+    def __init__(self, auth: Authorizer | None = None) -> None:
+        self._auth = auth or Authorizer([])
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
@@ -118,16 +129,16 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         }
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method), **kw
+                _wrap_unary(handler.unary_unary, method, self._auth), **kw
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary, method, streaming_request=True), **kw
+                _wrap_unary(handler.stream_unary, method, self._auth, streaming_request=True), **kw
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method), **kw
+                _wrap_stream(handler.unary_stream, method, self._auth), **kw
             )
         return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(handler.stream_stream, method), **kw
+            _wrap_stream(handler.stream_stream, method, self._auth), **kw
         )

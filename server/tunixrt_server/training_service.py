@@ -8,14 +8,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import orjson
 from google.protobuf import json_format, timestamp_pb2
 
 from tunixrt.v1 import dataset_pb2, training_pb2, training_pb2_grpc
 
 from . import hyperparams, scoring
+from .auth import current_caller
 from .dataset_service import DatasetService, split_filter
-from .errors import FieldViolation, bad_field, failed_precondition, invalid_argument, not_found
+from .errors import (
+    ApiError,
+    FieldViolation,
+    bad_field,
+    failed_precondition,
+    invalid_argument,
+    not_found,
+)
 from .names import check_request_id, parse_uuid_name
 from .pagination import decode_token, encode_token, page_size
 from .rendering import prompt_turns
@@ -95,12 +104,14 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         dataset_service: DatasetService,
         supervisor: Supervisor,
         data_dir: Path,
+        max_queued: int = 100,
     ) -> None:
         self._runs = runs
         self._datasets = datasets
         self._dataset_service = dataset_service
         self._supervisor = supervisor
         self._data_dir = data_dir.resolve()
+        self._max_queued = max_queued
 
     async def _get(self, name: str, field: str = "name") -> StoredRun:
         run_id = parse_uuid_name(name, "trainingRuns", field)
@@ -184,12 +195,20 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
                 reason="EMPTY_TRAIN_SPLIT",
                 subject=f"datasets/{dataset.key}",
             )
+        queued = await asyncio.to_thread(self._runs.count_in_state, QUEUED)
+        if queued >= self._max_queued:
+            raise ApiError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"{queued} runs are already queued (max_queued_runs); wait or cancel some",
+                "TOO_MANY_QUEUED_RUNS",
+            )
+        caller = current_caller()
         try:
             run = await asyncio.to_thread(
                 self._runs.create,
                 dataset.key,
                 spec,
-                given.created_by or "anonymous",
+                caller.name if caller else given.created_by or "anonymous",
                 dict(given.labels),
                 request_id,
             )

@@ -121,6 +121,14 @@ class RunStore:
         with self._engine.connect() as conn:
             return [Event(*row) for row in conn.execute(query)]
 
+    def count_in_state(self, state: int) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(training_runs.c.state == state)
+                ).scalar_one()
+            )
+
     def unfinished_for_dataset(self, dataset_key: str) -> list[str]:
         with self._engine.connect() as conn:
             return list(
