@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +37,18 @@ class ServerProcess:
     address: str
     data_dir: Path
     log_path: Path
+    database_url: str
+
+    def count(self, table: str) -> int:
+        """Rows in a table, read straight from the server's database."""
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
+        finally:
+            engine.dispose()
 
     def client(self, **kwargs: object) -> Client:
         return Client(self.address, **kwargs)  # type: ignore[arg-type]
@@ -67,7 +82,8 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     while time.monotonic() < deadline:
         match = re.search(r"serving on (\S+:\d+)", log_path.read_text())
         if match:
-            return ServerProcess(proc, match.group(1), data_dir, log_path)
+            url = (env or {}).get("TUNIXRT_DATABASE_URL") or f"sqlite:///{data_dir / 'tunixrt.db'}"
+            return ServerProcess(proc, match.group(1), data_dir, log_path, url)
         if proc.poll() is not None:
             break
         time.sleep(0.05)
@@ -75,13 +91,98 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
 
 
+class PostgresCluster:
+    """A throwaway PostgreSQL started from the machine's binaries (initdb + pg_ctl),
+    as the postgres user when the tests run as root (PostgreSQL refuses root)."""
+
+    def __init__(self, root: Path) -> None:
+        bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        found = shutil.which("pg_ctl")
+        pg_ctl = bins[-1] if bins else Path(found) if found else None
+        if pg_ctl is None:
+            raise FileNotFoundError("no PostgreSQL binaries (pg_ctl) on this machine")
+        self.bin = pg_ctl.parent
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.data = root / "pgdata"
+        root.mkdir(parents=True, exist_ok=True)
+        if self.as_user:
+            shutil.chown(root, "postgres")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root}"
+            " -c fsync=off -c synchronous_commit=off -c max_connections=400"
+        )
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l", str(root / "pg.log"), "start"
+        )
+        self._count = 0
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bin / tool), *args], check=True, capture_output=True
+        )
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        import psycopg
+
+        self._count += 1
+        name = f"t{self._count}"
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    # Not under pytest's tmp dir: that one is private to root, and the postgres
+    # user must be able to reach its data directory.
+    root = Path(tempfile.mkdtemp(prefix="tunixrt-pg-"))
+    try:
+        cluster = PostgresCluster(root)
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        stderr = getattr(exc, "stderr", b"") or b""
+        pytest.skip(f"PostgreSQL unavailable: {exc} {stderr.decode(errors='replace')[-300:]}")
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+def backend() -> str:
+    """sqlite by default; a module overrides this fixture to run against PostgreSQL too."""
+    return "sqlite"
+
+
+@pytest.fixture
+def server_factory(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
+    cluster: PostgresCluster | None = (
+        request.getfixturevalue("postgres") if backend == "postgresql" else None
+    )
 
     def factory(
-        *extra: str, data_dir: Path | None = None, env: dict[str, str] | None = None
+        *extra: str,
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> ServerProcess:
+        env = dict(env or {})
+        url = database_url or (cluster.new_database() if cluster else None)
+        if url:
+            env["TUNIXRT_DATABASE_URL"] = url
         server = start_server(data_dir or tmp_path / f"data{len(started)}", *extra, env=env)
         started.append(server)
         return server

@@ -23,6 +23,12 @@ from tunixrt import (
 from tunixrt.v1 import dataset_pb2
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage and service suites run against both stores."""
+    return str(request.param)
+
+
 def reference_sft(doc: dict[str, Any], system: str = "") -> str:
     """DESIGN.md's tunix_sft rendering, written out independently of the server."""
     user = f"{system}\n\n{doc['prompt']}" if system else doc["prompt"]

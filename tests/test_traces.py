@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,12 @@ from tunixrt import (
     trace_to_dict,
 )
 from tunixrt.v1 import trace_pb2
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage and service suites run against both stores."""
+    return str(request.param)
 
 
 def _trace(**overrides: object) -> dict[str, object]:
@@ -38,8 +43,7 @@ def _line(doc: object) -> bytes:
 
 
 def _count(server: ServerProcess) -> int:
-    with sqlite3.connect(server.data_dir / "tunixrt.db") as db:
-        return int(db.execute("SELECT COUNT(*) FROM traces").fetchone()[0])
+    return server.count("traces")
 
 
 def test_corpus_imports_and_reads_back_identical(
