@@ -41,6 +41,7 @@ class StoredRun:
     checkpoint_step: int
     evaluations: list[dict[str, Any]]
     attempt: int
+    heartbeat_us: int | None
     last_sequence: int
     cancel_requested: bool
     request_id: str | None
@@ -227,38 +228,97 @@ class RunStore:
         events_before: Sequence[NewEvent] = (),
         **values: Any,
     ) -> StoredRun | None:
-        """Move a run from one of `from_states` to `to_state` (and, with `attempt`,
+        """Move a run from one of `from_states` to `to_state` (and, with `owner_attempt`,
         only while that attempt still owns it), logging the change. None when the
         run was not in such a state: someone else moved it first."""
+        with self._engine.begin() as conn:
+            return self._transition(
+                conn,
+                run_id,
+                to_state,
+                message,
+                from_states=from_states,
+                owner_attempt=owner_attempt,
+                step=step,
+                events_before=events_before,
+                values=values,
+            )
+
+    def _transition(
+        self,
+        conn: sa.Connection,
+        run_id: str,
+        to_state: int,
+        message: str,
+        *,
+        from_states: Collection[int],
+        owner_attempt: int | None,
+        step: int,
+        events_before: Sequence[NewEvent],
+        values: dict[str, Any],
+    ) -> StoredRun | None:
         condition = sa.and_(training_runs.c.id == run_id, training_runs.c.state.in_(from_states))
         if owner_attempt is not None:
             condition = sa.and_(condition, training_runs.c.attempt == owner_attempt)
         if to_state in TERMINAL:
             values.setdefault("end_time_us", now_us())
-        with self._engine.begin() as conn:
-            seq = conn.execute(
-                training_runs.update()
-                .where(condition)
-                .values(state=to_state, state_message=message, **values)
-                .returning(training_runs.c.seq)
-            ).scalar()
-            if seq is None:
-                return None
-            state_change = (step, "state_change", {"state": to_state, "message": message}, 0)
-            self._append(conn, seq, [*events_before, state_change])
-            return self._get(conn, training_runs.c.seq == seq)
+        seq = conn.execute(
+            training_runs.update()
+            .where(condition)
+            .values(state=to_state, state_message=message, **values)
+            .returning(training_runs.c.seq)
+        ).scalar()
+        if seq is None:
+            return None
+        state_change = (step, "state_change", {"state": to_state, "message": message}, 0)
+        self._append(conn, seq, [*events_before, state_change])
+        return self._get(conn, training_runs.c.seq == seq)
 
-    def claim(self, run_id: str) -> StoredRun | None:
-        """QUEUED -> RUNNING for a new attempt."""
-        return self.transition(
-            run_id,
-            RUNNING,
-            "training",
-            from_states=(QUEUED,),
-            start_time_us=now_us(),
-            attempt=training_runs.c.attempt + 1,
-            cancel_requested=False,
-        )
+    def claim_next(self) -> StoredRun | None:
+        """The oldest QUEUED run, moved to RUNNING for a new attempt. Servers sharing
+        a PostgreSQL database skip rows another is claiming (FOR UPDATE SKIP LOCKED),
+        and the state condition of the UPDATE makes a double claim impossible."""
+        with self._engine.begin() as conn:
+            run_id = conn.execute(
+                sa.select(training_runs.c.id)
+                .where(training_runs.c.state == QUEUED)
+                .order_by(training_runs.c.seq)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar()
+            if run_id is None:
+                return None
+            now = now_us()
+            return self._transition(
+                conn,
+                run_id,
+                RUNNING,
+                "training",
+                from_states=(QUEUED,),
+                owner_attempt=None,
+                step=0,
+                events_before=(),
+                values={
+                    "start_time_us": now,
+                    "heartbeat_us": now,
+                    "attempt": training_runs.c.attempt + 1,
+                    "cancel_requested": False,
+                },
+            )
+
+    def stale_running(self, older_than_us: int) -> list[StoredRun]:
+        """RUNNING runs whose worker has not been heard from since `older_than_us`."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(*_COLUMNS).where(
+                    training_runs.c.state == RUNNING,
+                    sa.or_(
+                        training_runs.c.heartbeat_us.is_(None),
+                        training_runs.c.heartbeat_us < older_than_us,
+                    ),
+                )
+            )
+            return [StoredRun(*row) for row in rows]
 
     def record_progress(
         self,
@@ -279,7 +339,7 @@ class RunStore:
                     training_runs.c.attempt == attempt,
                     training_runs.c.state == RUNNING,
                 )
-                .values(metrics=metrics, checkpoint_step=checkpoint_step)
+                .values(metrics=metrics, checkpoint_step=checkpoint_step, heartbeat_us=now_us())
                 .returning(training_runs.c.seq, training_runs.c.cancel_requested)
             ).first()
             if row is None:

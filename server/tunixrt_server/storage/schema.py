@@ -95,6 +95,9 @@ training_runs = sa.Table(
     # Each worker start increments it; a worker writes only while it still matches,
     # so a stale worker can never overwrite a newer attempt.
     sa.Column("attempt", sa.Integer, nullable=False),
+    # Bumped by the worker at least every second; a RUNNING run whose heartbeat
+    # stopped has lost its worker (whichever server it ran under).
+    sa.Column("heartbeat_us", sa.BigInteger, nullable=True),
     sa.Column("last_sequence", sa.BigInteger, nullable=False),  # newest event's sequence
     sa.Column("cancel_requested", sa.Boolean, nullable=False),
     sa.Column("request_id", sa.String(128), nullable=True, unique=True),

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..storage.runs import FAILED, QUEUED, RUNNING, RunStore, StoredRun
+from ..storage.runs import FAILED, RUNNING, RunStore, StoredRun
+from ..storage.traces import now_us
 
 log = logging.getLogger("tunixrt.training")
 WORKER = [sys.executable, "-m", "tunixrt_server.training.worker"]
 # How long a cancelled or stopped worker gets to save its checkpoint before SIGKILL.
 STOP_GRACE_S = 60.0
+# A RUNNING run whose worker has not written for this long has lost it.
+ORPHAN_AFTER_S = 30.0
 
 
 class GenerateError(Exception):
@@ -60,18 +63,6 @@ class Supervisor:
     # -- lifecycle --
 
     async def start(self) -> None:
-        for run in await asyncio.to_thread(self._runs.in_state, (RUNNING,)):
-            # No worker of ours can be training it: the previous server process died.
-            await asyncio.to_thread(
-                self._runs.transition,
-                run.id,
-                FAILED,
-                "interrupted: the server stopped while this run was training; "
-                f"ResumeTrainingRun continues from checkpoint step {run.checkpoint_step}",
-                from_states=(RUNNING,),
-                owner_attempt=run.attempt,
-                step=int(run.metrics.get("step", 0)),
-            )
         self._loop_task = asyncio.create_task(self._schedule_loop())
 
     async def stop(self) -> None:
@@ -94,22 +85,44 @@ class Supervisor:
 
     async def _schedule_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=2.0)
-            self._wake.clear()
             try:
+                await self._fail_orphans()
                 await self._start_queued()
             except Exception:
                 log.exception("scheduling training runs failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=2.0)
+            self._wake.clear()
+
+    async def _fail_orphans(self) -> None:
+        """RUNNING runs whose worker went silent (its server died, or it did without
+        the server noticing) end FAILED, so no run stays RUNNING without a worker."""
+        cutoff = now_us() - int(ORPHAN_AFTER_S * 1e6)
+        for run in await asyncio.to_thread(self._runs.stale_running, cutoff):
+            if run.id in self._workers:
+                continue  # ours and alive; _follow handles its end
+            step = int(run.metrics.get("step", 0))
+            ended = await asyncio.to_thread(
+                self._runs.transition,
+                run.id,
+                FAILED,
+                f"interrupted: its worker stopped reporting at step {step} (the server or the "
+                f"worker died); ResumeTrainingRun continues from checkpoint step "
+                f"{run.checkpoint_step}",
+                from_states=(RUNNING,),
+                owner_attempt=run.attempt,
+                step=step,
+            )
+            if ended is not None:
+                log.warning("run %s: worker silent; marked FAILED", run.id)
+                self.changed(run.id)
 
     async def _start_queued(self) -> None:
-        free = self._max_concurrent - len(self._workers)
-        if free <= 0:
-            return
-        for run in (await asyncio.to_thread(self._runs.in_state, (QUEUED,)))[:free]:
-            claimed = await asyncio.to_thread(self._runs.claim, run.id)
-            if claimed is not None:  # else cancelled meanwhile, or another server took it
-                await self._launch(claimed)
+        while len(self._workers) < self._max_concurrent:
+            claimed = await asyncio.to_thread(self._runs.claim_next)
+            if claimed is None:
+                return
+            await self._launch(claimed)
 
     async def _launch(self, run: StoredRun) -> None:
         run_dir = self.run_dir(run.id)

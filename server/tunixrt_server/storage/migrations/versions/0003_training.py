@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("checkpoint_step", sa.BigInteger, nullable=False),
         sa.Column("evaluations", JsonType, nullable=False),
         sa.Column("attempt", sa.Integer, nullable=False),
+        sa.Column("heartbeat_us", sa.BigInteger, nullable=True),
         sa.Column("last_sequence", sa.BigInteger, nullable=False),
         sa.Column("cancel_requested", sa.Boolean, nullable=False),
         sa.Column("request_id", sa.String(128), nullable=True),

@@ -1,0 +1,60 @@
+"""Two server processes on one PostgreSQL database: the same data, and each training
+run picked up by exactly one worker."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import TRACES_JSONL, PostgresCluster, ServerProcess
+from tunixrt import NotFound
+from tunixrt.v1 import training_pb2
+
+QUICK = {"max_steps": 6, "max_seq_len": 64, "eval_every_steps": 3, "checkpoint_every_steps": 3}
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgresql"
+
+
+def test_two_servers_one_database(
+    server_factory: Callable[..., ServerProcess], postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    url = postgres.new_database()
+    shared = tmp_path / "shared-data"  # checkpoints must be reachable from both
+    a = server_factory(data_dir=shared, database_url=url)
+    b = server_factory(data_dir=shared, database_url=url)
+    with a.client() as ca, b.client() as cb:
+        assert ca.import_jsonl(TRACES_JSONL).accepted_count == 550
+        assert len(list(cb.list_traces(page_size=1000))) == 550
+        ds = cb.build_dataset("pg", "v1", strategy="RANDOM", seed=3, eval_fraction=0.1)
+        assert ca.get_dataset(ds.name).build_id == ds.build_id
+        assert [i.trace_id for i in ca.list_dataset_items(ds.name)] == [
+            i.trace_id for i in cb.list_dataset_items(ds.name)
+        ]
+        lonely = ca.create_trace(next(cb.list_traces()))
+        cb.delete_trace(lonely.name)
+        with pytest.raises(NotFound):
+            ca.get_trace(lonely.name)
+
+        runs = [ca.create_training_run(ds.name, hyperparameters=QUICK) for _ in range(3)]
+        for run in runs:
+            events = list(cb.watch_training_run(run.name))
+            assert events[-1].state_change.state == training_pb2.TRAINING_RUN_STATE_SUCCEEDED
+            done = ca.get_training_run(run.name)
+            assert done.metrics.step == 6
+            # One claim: a single RUNNING transition and a single worker start, anywhere.
+            running = [
+                e
+                for e in events
+                if e.HasField("state_change")
+                and e.state_change.state == training_pb2.TRAINING_RUN_STATE_RUNNING
+            ]
+            assert len(running) == 1
+        started = re.findall(r"run (\S+) attempt (\d+): worker pid", a.log() + b.log())
+        assert sorted(started) == sorted((r.name.split("/")[1], "1") for r in runs)
+        assert cb.generate(runs[0].name, ["hi"], max_new_tokens=4).step == 6
