@@ -404,14 +404,20 @@ class Client:
         return self._call(self.training.ResumeTrainingRun, request)
 
     def watch_training_run(
-        self, name: str, *, since_step: int = 0, after_sequence: int = 0
+        self,
+        name: str,
+        *,
+        since_step: int = 0,
+        after_sequence: int = 0,
+        timeout: float | None = None,
     ) -> Generator[training_pb2.TrainingEvent, None, None]:
-        """History, then live events, until the run ends. Closing the generator early
-        (or breaking out of a for loop over it) cancels the call."""
+        """History, then live events, until the run ends (or `timeout` seconds pass:
+        DeadlineExceeded). Closing the generator early (or breaking out of a for
+        loop over it) cancels the call."""
         request = training_pb2.WatchTrainingRunRequest(
             name=name, since_step=since_step, after_sequence=after_sequence
         )
-        call = self.training.WatchTrainingRun(request, metadata=self._metadata)
+        call = self.training.WatchTrainingRun(request, timeout=timeout, metadata=self._metadata)
         try:
             yield from call
         except grpc.RpcError as exc:

@@ -62,7 +62,7 @@ async def start(settings: Settings) -> RunningServer:
 
     mb = 1024 * 1024
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor(Authorizer(settings.tokens))],
+        interceptors=[ErrorInterceptor(Authorizer(settings.tokens), settings.max_stream_s)],
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_mb * mb),
             ("grpc.max_send_message_length", settings.max_send_message_mb * mb),

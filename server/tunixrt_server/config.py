@@ -35,6 +35,9 @@ class Settings:
     shutdown_grace_s: float = 5.0
     # Training runs that may train at once.
     max_concurrent_runs: int = 1
+    # Longest a server-streaming call (export, watch) may run; 0 means no limit.
+    # A watcher that hits it resumes with after_sequence.
+    max_stream_s: float = 6 * 3600.0
     # Runs that may wait in QUEUED; CreateTrainingRun beyond it is RESOURCE_EXHAUSTED.
     max_queued_runs: int = 100
     # Bearer tokens as (name, role, token); none means no auth. YAML: a list of

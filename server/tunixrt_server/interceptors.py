@@ -91,15 +91,33 @@ def _wrap_unary(
 
 
 def _wrap_stream(
-    inner: Callable[[Any, Any], AsyncIterator[Any]], method: str, auth: Authorizer
+    inner: Callable[[Any, Any], AsyncIterator[Any]],
+    method: str,
+    auth: Authorizer,
+    max_stream_s: float,
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
     async def behavior(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
         try:
             auth.check(method, context.invocation_metadata())
-            async for response in inner(_checked(request), context):
+            stream = inner(_checked(request), context)
+            if not max_stream_s:
+                async for response in stream:
+                    yield response
+                return
+            # Each wait for the next message is bounded by what is left of the limit
+            # (asyncio.timeout would fire while grpc, not this generator, is running).
+            deadline = asyncio.get_running_loop().time() + max_stream_s
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                try:
+                    response = await asyncio.wait_for(anext(stream), max(left, 0.0))
+                except StopAsyncIteration:
+                    return
                 yield response
+        except TimeoutError:
+            await _abort(context, _stream_too_long(method, max_stream_s), method)
         except Exception as exc:
             if _passthrough(exc):
                 raise
@@ -108,11 +126,21 @@ def _wrap_stream(
     return behavior
 
 
+def _stream_too_long(method: str, limit: float) -> ApiError:
+    return ApiError(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        f"{method.rsplit('/', 1)[-1]} ran for the server's max_stream_s ({limit:g} s); "
+        "call again to go on (WatchTrainingRun: with after_sequence = the last sequence seen)",
+        "STREAM_TOO_LONG",
+    )
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     # Handlers are typed loosely: grpc's stubs describe sync behaviours, and
     # these wrap the async ones grpc.aio actually registers.
-    def __init__(self, auth: Authorizer | None = None) -> None:
+    def __init__(self, auth: Authorizer | None = None, max_stream_s: float = 0.0) -> None:
         self._auth = auth or Authorizer([])
+        self._max_stream_s = max_stream_s
 
     async def intercept_service(
         self,
@@ -137,8 +165,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method, self._auth), **kw
+                _wrap_stream(handler.unary_stream, method, self._auth, self._max_stream_s), **kw
             )
         return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(handler.stream_stream, method, self._auth), **kw
+            _wrap_stream(handler.stream_stream, method, self._auth, self._max_stream_s), **kw
         )
