@@ -234,6 +234,17 @@ def trace_from_json(doc: object) -> NewTrace:
 
 def trace_from_proto(msg: trace_pb2.Trace) -> NewTrace:
     """Validate a typed trace with the same rules and field names as JSON."""
+    try:
+        # Struct carries numbers as doubles; the caller's JSON almost always had ints.
+        meta = (
+            whole_numbers_as_int(json_format.MessageToDict(msg.meta))
+            if msg.HasField("meta")
+            else {}
+        )
+    except ValueError:  # NaN or Infinity in a Struct: JSON cannot hold them
+        raise TraceInvalid(
+            [FieldViolation("meta", "numbers must be finite (JSON has no NaN or Infinity)")]
+        ) from None
     doc: dict[str, Any] = {
         "trace_version": msg.trace_version or DEFAULT_TRACE_VERSION,
         "prompt": msg.prompt if msg.prompt else None,
@@ -241,10 +252,7 @@ def trace_from_proto(msg: trace_pb2.Trace) -> NewTrace:
         "steps": [
             {"i": s.i, "type": s.type or None, "content": s.content or None} for s in msg.steps
         ],
-        # Struct carries numbers as doubles; the caller's JSON almost always had ints.
-        "meta": whole_numbers_as_int(json_format.MessageToDict(msg.meta))
-        if msg.HasField("meta")
-        else {},
+        "meta": meta,
     }
     return trace_from_json(doc)
 
