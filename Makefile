@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test test-slow lint bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ lint: $(STAMP)
 
 test: lint
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest
+
+# The two 300-step acceptance runs (corpus, arithmetic): ~5 more minutes.
+test-slow: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -m slow -s
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_ingest.py
