@@ -219,7 +219,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
         notify(channel)
 
     try:
-        from . import tunix_adapter
+        from . import tunix_adapter  # JAX and Tunix load here, never in the server
 
         hp = spec["hyperparameters"]
         train_set, eval_set = load_examples(
@@ -258,7 +258,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
 
 
 def generate(args: argparse.Namespace, channel: TextIO) -> int:
-    from . import tunix_adapter
+    from . import tunix_adapter  # JAX and Tunix load here, never in the server
 
     request = json.load(sys.stdin)
     prompts: list[str] = request["prompts"]
