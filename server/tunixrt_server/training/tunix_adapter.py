@@ -241,17 +241,15 @@ def train(
             listener.on_checkpoint(latest, str(checkpoint_root / str(latest)))
 
     backend.after_step = report_checkpoint
-    evals = eval_batches(eval_data, hp) if hp["eval_every_steps"] > 0 else None
+    evals = (
+        batches.eval_batches(eval_data, hp["batch_size"])[:MAX_EVAL_BATCHES]
+        if hp["eval_every_steps"] > 0 and len(eval_data)
+        else None
+    )
     trainer.train(batch_stream(), evals)  # closes the trainer: final save, listeners cleared
     backend.close()
     report_checkpoint()
     return saved[0]
-
-
-def eval_batches(data: batches.Encoded, hp: dict[str, Any]) -> list[dict[str, Any]] | None:
-    if len(data) == 0:
-        return None
-    return batches.eval_batches(data, hp["batch_size"])[:MAX_EVAL_BATCHES]
 
 
 # ---- inference ----------------------------------------------------------------
