@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from .client import auth_metadata, channel_options, credentials
+from .client import auth_metadata, channel_options, credentials, run_state
 from .errors import from_rpc_error
 from .v1 import (
     dataset_pb2,
@@ -74,9 +74,7 @@ class AsyncClient:
     async def list_training_runs(
         self, *, state: str = "", page_size: int = 0
     ) -> AsyncIterator[training_pb2.TrainingRun]:
-        state_value = training_pb2.TrainingRunState.Value(
-            f"TRAINING_RUN_STATE_{(state or 'UNSPECIFIED').upper()}"
-        )
+        state_value = run_state(state or "UNSPECIFIED")
         token = ""
         while True:
             request = training_pb2.ListTrainingRunsRequest(

@@ -384,7 +384,7 @@ class Client:
     def list_training_runs(
         self, *, state: str = "", page_size: int = 0
     ) -> Iterator[training_pb2.TrainingRun]:
-        state_value = _run_state(state or "UNSPECIFIED")
+        state_value = run_state(state or "UNSPECIFIED")
 
         def fetch(token: str) -> tuple[list[training_pb2.TrainingRun], str]:
             request = training_pb2.ListTrainingRunsRequest(
@@ -459,7 +459,7 @@ class Client:
         return self._call(self.training.EvaluateRun, request, timeout)
 
 
-def _run_state(name: str) -> training_pb2.TrainingRunState.ValueType:
+def run_state(name: str) -> training_pb2.TrainingRunState.ValueType:
     return training_pb2.TrainingRunState.Value(f"TRAINING_RUN_STATE_{name.upper()}")
 
 

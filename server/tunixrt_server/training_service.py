@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
-import orjson
 from google.protobuf import json_format, timestamp_pb2
 
 from tunixrt.v1 import dataset_pb2, training_pb2, training_pb2_grpc
@@ -416,15 +416,8 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         return evaluation
 
     def _examples(self, dataset_seq: int, split: int | None, limit: int) -> list[scoring.Example]:
-        out: list[scoring.Example] = []
-        position = -1
-        while len(out) < limit:
-            position, rows = self._datasets.export_page(
-                dataset_seq, split, position, 4096, meta=True
-            )
-            if not rows:
-                break
-            for _id, _version, prompt, answer, _steps, meta, _time in rows:
-                meta = orjson.loads(meta) if isinstance(meta, (str, bytes)) else meta
-                out.append(scoring.Example(prompt, answer, str(meta.get("category", ""))))
-        return out[:limit]
+        rows = self._datasets.rows(dataset_seq, split, meta=True)
+        return [
+            scoring.Example(prompt, answer, str(meta.get("category", "")))
+            for _id, _version, prompt, answer, _steps, meta, _time in itertools.islice(rows, limit)
+        ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -234,3 +234,14 @@ class DatasetStore:
         if not rows:
             return after_position, []
         return rows[-1][0], [tuple(row)[1:] for row in rows]
+
+    def rows(
+        self, dataset_seq: int, split: int | None, *, meta: bool, page: int = 4_096
+    ) -> Iterator[tuple[Any, ...]]:
+        """Every export row of a split in manifest order, read a bounded page at a time."""
+        position = -1
+        while True:
+            position, rows = self.export_page(dataset_seq, split, position, page, meta=meta)
+            if not rows:
+                return
+            yield from rows

@@ -47,17 +47,15 @@ def load_examples(
     dataset = store.get(dataset_key)
     if dataset is None:
         raise LookupError(f"dataset {dataset_key!r} no longer exists")
-    splits: dict[int, list[Example]] = {TRAIN: [], EVAL: []}
-    for split, out in splits.items():
-        position = -1
-        while True:
-            position, rows = store.export_page(dataset.seq, split, position, 4096, meta=False)
-            if not rows:
-                break
-            for _id, _version, prompt, answer, steps_json, _meta, _time in rows:
-                out.append(
-                    (prompt_turns(prompt, system), completion_turn(json.loads(steps_json), answer))
-                )
+    splits: dict[int, list[Example]] = {
+        split: [
+            (prompt_turns(prompt, system), completion_turn(json.loads(steps_json), answer))
+            for _id, _version, prompt, answer, steps_json, _meta, _time in store.rows(
+                dataset.seq, split, meta=False
+            )
+        ]
+        for split in (TRAIN, EVAL)
+    }
     return splits[TRAIN], splits[EVAL]
 
 
