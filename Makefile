@@ -1,23 +1,28 @@
 # The two commands of the README:
 #   make demo   install, start a server on embedded SQLite and run the journey
+#               (generated traces -> a model that answers right; make demo-corpus: the corpus)
 #   make test   install, lint, type-check and run the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-slow lint bench
+.PHONY: install demo demo-corpus test test-slow lint bench
 
-$(STAMP): pyproject.toml
+# Both distributions, editable, with every extra, plus the dev group (pip >= 25.1).
+$(STAMP): pyproject.toml client/pyproject.toml server/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e './client[monitor]' -e './server[postgres,train]' --group dev
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python scripts/demo.py
+
+demo-corpus: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python scripts/demo_corpus.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

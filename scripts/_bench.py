@@ -46,10 +46,24 @@ def running_server(data_dir: Path, *extra: str) -> Iterator[tuple[str, int]]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(log_path.read_text())
             time.sleep(0.05)
+        _settled(m.group(1))
         yield m.group(1), proc.pid
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def _settled(address: str) -> None:
+    """Wait for the server's one-time runtime probe (a process importing JAX), so that
+    no measurement shares the CPU with it."""
+    from tunixrt import Client
+
+    deadline = time.monotonic() + 120
+    with Client(address) as client:
+        while client.get_server_info().runtime_status == "probing":
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.2)
 
 
 def generated_lines(count: int, seed: int = 0) -> list[bytes]:

@@ -27,7 +27,8 @@ from pathlib import Path
 from _bench import CORPUS, ROOT, running_server
 from tunixrt import Client
 
-HP = {"eval_every_steps": 50, "checkpoint_every_steps": 50}
+# As the plain script: a fixed max_seq_len, eval loss only (no exact-match decoding).
+HP = {"eval_every_steps": 50, "checkpoint_every_steps": 50, "max_seq_len": 256, "eval_examples": -1}
 
 
 def plain(steps: int, workdir: Path) -> list[float]:

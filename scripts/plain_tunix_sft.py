@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
@@ -28,24 +27,22 @@ from tunix.sft import metrics_logger, peft_trainer
 from tunix.sft import utils as sft_utils
 
 from _bench import CORPUS
+from tunixrt_server.training import batches
+from tunixrt_server.training.batches import Example
 from tunixrt_server.training.presets import PRESETS
+from tunixrt_server.training.tokenizer import ByteTokenizer
 
 
-def examples(seq_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = []
+def examples() -> list[Example]:
+    """The corpus, rendered as the service renders it (prompt turns, model turn)."""
+    out = []
     for line in CORPUS.read_bytes().splitlines():
         doc = json.loads(line)
         steps = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(doc["steps"], 1))
         prompt = f"<start_of_turn>user\n{doc['prompt']}<end_of_turn>\n<start_of_turn>model\n"
         answer = f"Reasoning:\n{steps}\nAnswer: {doc['final_answer']}<end_of_turn>"
-        p, a = [1, *(b + 5 for b in prompt.encode())], [*(b + 5 for b in answer.encode()), 2]
-        rows.append(((p + a)[:seq_len], len(p)))
-    tokens = np.zeros((len(rows), seq_len), np.int32)
-    completion = np.zeros((len(rows), seq_len), bool)
-    for i, (ids, prompt_len) in enumerate(rows):
-        tokens[i, : len(ids)] = ids
-        completion[i, prompt_len : len(ids)] = True
-    return tokens, tokens != 0, completion
+        out.append(Example(prompt, answer))
+    return out
 
 
 def main() -> None:
@@ -58,29 +55,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    tokens, padding, completion = examples(args.seq_len)
-    n_eval = len(tokens) // 10
-    rng = np.random.default_rng(0)
-
-    def batch(rows: np.ndarray) -> dict[str, Any]:
-        return {"tokens": tokens[rows], "padding": padding[rows], "completion": completion[rows]}
-
-    def train_stream() -> Any:
-        while True:
-            order = rng.permutation(np.arange(n_eval, len(tokens)))
-            for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
-                yield batch(order[start : start + args.batch_size])
-
-    evals = [batch(np.arange(s, s + args.batch_size)) for s in range(0, n_eval, args.batch_size)][
-        :-1
-    ]
+    # The same numpy batching as the service (bucketed, length-grouped), no service.
+    rows = examples()
+    n_eval = len(rows) // 10
+    tokenizer = ByteTokenizer()
+    train = batches.encode(rows[n_eval:], tokenizer, args.seq_len)
+    held_out = batches.encode(rows[:n_eval], tokenizer, args.seq_len)
+    buckets = batches.bucket_lengths(train.lengths, args.seq_len)
+    stream = batches.train_batches(train, args.batch_size, 0, lambda: False, buckets)
+    evals = batches.eval_batches(held_out, args.batch_size, buckets)
 
     def model_inputs(b: dict[str, Any]) -> dict[str, Any]:
         return {
             "input_tokens": b["tokens"],
-            "input_mask": b["completion"],
-            "positions": sft_utils.build_positions_from_mask(b["padding"]),
-            "attention_mask": sft_utils.make_causal_attn_mask(b["padding"]),
+            "input_mask": b["completion_mask"],
+            "positions": sft_utils.build_positions_from_mask(b["padding_mask"]),
+            "attention_mask": sft_utils.make_causal_attn_mask(b["padding_mask"]),
         }
 
     times: list[float] = []
@@ -113,7 +103,7 @@ def main() -> None:
         trainer = peft_trainer.PeftTrainer(model, optimizer, training)
         trainer.with_gen_model_input_fn(model_inputs)
         start = time.perf_counter()
-        trainer.train(train_stream(), evals)
+        trainer.train(stream, evals)
     steps = [b - a for a, b in zip([start, *times], times, strict=False)]
     args.out.write_text(json.dumps({"step_seconds": steps}))
 

@@ -76,7 +76,9 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **(env or {})},
+        # No runtime probe (a process importing JAX) per test server: CPU for the tests;
+        # tests/test_server_info.py turns it on.
+        env={**os.environ, "JAX_PLATFORMS": "cpu", "TUNIXRT_PROBE_RUNTIME": "0", **(env or {})},
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -117,6 +117,33 @@ def test_cli_journey(server: ServerProcess, tmp_path: Path) -> None:
     missing = cli(server, "runs", "show", "trainingRuns/nope", check=False)
     assert missing.returncode == 1 and "name" in missing.stderr  # the field violation, no traceback
     assert "Traceback" not in missing.stderr
+    no_file = cli(server, "traces", "import", "/no/such.jsonl", check=False)
+    assert no_file.returncode == 1 and "No such file" in no_file.stderr, no_file.stderr
+
+
+def test_ctrl_c_ends_a_watch_blocked_on_a_silent_stream(tmp_path: Path) -> None:
+    """A run that never starts sends nothing: the watcher sits in a blocking read,
+    and SIGINT must still end it at once (the stream is read off the main thread)."""
+    idle = start_server(tmp_path / "idle", env={"TUNIXRT_MAX_CONCURRENT_RUNS": "0"})
+    try:
+        dataset = base_dataset(idle)
+        run = json_lines(cli(idle, "--json", "train", dataset, "--detach").stdout)[0]["name"]
+        watcher = subprocess.Popen(
+            [*CLI, "--address", idle.address, "--json", "watch", str(run)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert watcher.stdout is not None
+        assert json.loads(watcher.stdout.readline())["state_change"]["state"].endswith("QUEUED")
+        began = time.monotonic()
+        watcher.send_signal(signal.SIGINT)
+        assert watcher.wait(30) == 130
+        assert time.monotonic() - began < 10, "Ctrl-C waited on the stream"
+        with idle.client() as client:  # the run is untouched
+            assert client.get_training_run(str(run)).state == training_pb2.TRAINING_RUN_STATE_QUEUED
+    finally:
+        idle.stop()
 
 
 def test_ctrl_c_in_watch_leaves_server_and_run_alone(server: ServerProcess) -> None:

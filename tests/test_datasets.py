@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from tunixrt import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    TunixRtError,
 )
 from tunixrt.v1 import dataset_pb2
 
@@ -30,7 +34,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def reference_sft(doc: dict[str, Any], system: str = "") -> str:
-    """DESIGN.md's tunix_sft rendering, written out independently of the server."""
+    """docs/contract.md's tunix_sft rendering, written out independently of the server."""
     user = f"{system}\n\n{doc['prompt']}" if system else doc["prompt"]
     if doc["steps"]:
         body = "Reasoning:\n" + "".join(
@@ -282,3 +286,100 @@ def test_training_manifest_yaml(loaded: Client) -> None:
     with pytest.raises(InvalidArgument) as err:
         loaded.get_training_manifest("man-v1", hyperparameters={"learning_rat": "1"})
     assert err.value.field_violations[0].field == "hyperparameters[learning_rat]"
+
+
+def tunix_rt_rows(trace: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tunix-rt project's own trace and tunix_sft rows for an exported trace,
+    written out from its shape, independently of the server."""
+    created = datetime.fromisoformat(trace["create_time"].replace("Z", "+00:00")).isoformat()
+    steps = [s["content"] for s in trace["steps"]]
+    reasoning = "".join(f"{n}. {c}\n" for n, c in enumerate(steps, 1))
+    model = (f"Reasoning:\n{reasoning}" if steps else "") + f"Answer: {trace['final_answer']}"
+    rendered = (
+        f"<start_of_turn>user\n{trace['prompt']}<end_of_turn>\n"
+        f"<start_of_turn>model\n{model}<end_of_turn>"
+    )
+    base = {"created_at": created, "trace_version": trace["trace_version"]}
+    as_trace = {
+        "id": trace["id"],
+        "prompts": trace["prompt"],
+        "trace_steps": steps,
+        "final_answer": trace["final_answer"],
+        "metadata": {**base, **trace["meta"]},
+    }
+    as_sft = {
+        "id": trace["id"],
+        "prompts": rendered,
+        "final_answer": trace["final_answer"],
+        "metadata": {**base, "format": "tunix_sft", **trace["meta"]},
+    }
+    return as_trace, as_sft
+
+
+def test_tunix_rt_rows_read_unchanged_by_its_scripts(loaded: Client) -> None:
+    loaded.build_dataset("dev", "v1")
+    traces = [orjson.loads(x) for x in export_bytes(loaded, "dev-v1")[0].splitlines()]
+    exported = {
+        fmt: [orjson.loads(x) for x in export_bytes(loaded, "dev-v1", format=fmt)[0].splitlines()]
+        for fmt in ("tunix_rt_trace", "tunix_rt_sft")
+    }
+    assert len(traces) == len(exported["tunix_rt_trace"]) == 550
+    for trace, as_trace, as_sft in zip(
+        traces, exported["tunix_rt_trace"], exported["tunix_rt_sft"], strict=True
+    ):
+        assert (as_trace, as_sft) == tunix_rt_rows(trace)
+        assert list(as_trace) == ["id", "prompts", "trace_steps", "final_answer", "metadata"]
+
+
+def test_export_listed_traces_in_the_order_given(loaded: Client, tmp_path: Path) -> None:
+    names = [t.name for t in itertools.islice(loaded.list_traces(page_size=10), 4)]
+    order = [names[3], names[0], names[3], names[1]]  # a repeat is exported again
+    messages = list(loaded.export_traces(order, format="trace", rows_per_chunk=2))
+    data = b"".join(m.chunk.data for m in messages[:-1])
+    assert [orjson.loads(x)["id"] for x in data.splitlines()] == [
+        n.removeprefix("traces/") for n in order
+    ]
+    summary = messages[-1].summary
+    assert summary.row_count == 4 and summary.sha256 == hashlib.sha256(data).hexdigest()
+    written = loaded.export_traces_to_file(order, tmp_path / "ids.jsonl", format="tunix_sft")
+    assert written.row_count == 4 and (tmp_path / "ids.jsonl").read_bytes().count(b"\n") == 4
+
+    unknown = [f"traces/{uuid.UUID(int=n)}" for n in (7, 8)]
+    with pytest.raises(NotFound) as err:
+        list(loaded.export_traces([names[0], *unknown]))
+    assert all(u in str(err.value) for u in unknown) and "2 trace(s)" in str(err.value)
+    with pytest.raises(InvalidArgument) as bad:
+        list(loaded.export_traces([names[0], "traces/nope"]))
+    assert [v.field for v in bad.value.field_violations] == ["names[1]"]
+
+
+def test_an_interrupted_export_resumes_and_is_verified_whole(
+    loaded: Client, tmp_path: Path
+) -> None:
+    loaded.build_dataset("dev", "v1")
+    full = tmp_path / "full.jsonl"
+    loaded.export_to_file("dev-v1", full, format="messages")
+
+    # Cut the stream mid-way: three chunks, and half of the fourth (a cut row).
+    out = tmp_path / "cut.jsonl"
+    part = out.with_name("cut.jsonl.part")
+    with loaded.export_chunks("dev-v1", format="messages", rows_per_chunk=50) as stream:
+        chunks = [next(stream).chunk.data for _ in range(4)]
+    part.write_bytes(b"".join(chunks[:3]) + chunks[3][: len(chunks[3]) // 2])
+    summary = loaded.export_to_file("dev-v1", out, format="messages")
+    assert out.read_bytes() == full.read_bytes() and not part.exists()
+    assert summary.row_count == 550
+
+    # The server skips to start_row; its summary is the whole export's.
+    rest = list(loaded.export_chunks("dev-v1", format="messages", start_row=500))
+    assert sum(m.chunk.row_count for m in rest[:-1]) == 50
+    assert (rest[-1].summary.row_count, rest[-1].summary.sha256) == (550, summary.sha256)
+
+    # A .part left by another export fails the whole-file check and is removed.
+    other = tmp_path / "other.jsonl"
+    other.with_name("other.jsonl.part").write_bytes(b'{"not": "this export"}\n')
+    with pytest.raises(TunixRtError, match="checksum"):
+        loaded.export_to_file("dev-v1", other, format="messages")
+    assert not other.with_name("other.jsonl.part").exists() and not other.exists()
+    loaded.export_to_file("dev-v1", other, format="messages")
+    assert other.read_bytes() == full.read_bytes()

@@ -1,5 +1,6 @@
-"""Property-based bad input for every RPC: each answer is a proper status code (never
-UNKNOWN or INTERNAL for a client's mistake) and the server keeps serving."""
+"""Property-based bad input for every RPC, against SQLite and PostgreSQL at once: each
+answer is a proper status code (never UNKNOWN or INTERNAL for a client's mistake),
+both backends give the same code for the same request, and the servers keep serving."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ServerProcess, start_server
+from conftest import PostgresCluster, ServerProcess, start_server
 from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
 
 FD = _descriptor.FieldDescriptor
@@ -58,9 +59,17 @@ INT_RANGES = {
 }
 
 
+# NUL and the other C0 controls (and DEL), which databases treat differently.
+CONTROLS = st.text(
+    alphabet=st.one_of(st.characters(max_codepoint=0x1F), st.just("\x7f"), st.just("a")),
+    min_size=1,
+    max_size=12,
+)
+
+
 def scalar(field: _descriptor.FieldDescriptor) -> st.SearchStrategy[Any]:
     if field.type == FD.TYPE_STRING:
-        return st.one_of(st.sampled_from(NAMES), st.text(max_size=40))
+        return st.one_of(st.sampled_from(NAMES), st.text(max_size=40), CONTROLS)
     if field.type == FD.TYPE_BYTES:
         return st.binary(max_size=300)
     if field.type == FD.TYPE_BOOL:
@@ -83,8 +92,11 @@ def messages(draw: st.DrawFn, descriptor: _descriptor.Descriptor, depth: int = 0
         if field.message_type is not None and field.message_type.full_name in (
             "google.protobuf.Struct",
         ):
-            value = st.one_of(st.text(max_size=8), st.floats(allow_nan=False), st.booleans())
-            target.update(draw(st.dictionaries(st.text(max_size=8), value, max_size=3)))
+            value = st.one_of(
+                st.text(max_size=8), CONTROLS, st.floats(allow_nan=False), st.booleans()
+            )
+            keys = st.one_of(st.text(max_size=8), CONTROLS)
+            target.update(draw(st.dictionaries(keys, value, max_size=3)))
         elif field.message_type is not None and field.message_type.GetOptions().map_entry:
             key_field = field.message_type.fields_by_name["key"]
             value_field = field.message_type.fields_by_name["value"]
@@ -108,11 +120,24 @@ def messages(draw: st.DrawFn, descriptor: _descriptor.Descriptor, depth: int = 0
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def fuzzed(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[list[ServerProcess]]:
+    """A SQLite server and, where the machine has PostgreSQL, a PostgreSQL one. Every
+    request goes to both in the same order, so their states stay alike."""
     # Nothing trains: a fuzzed CreateTrainingRun that happens to be valid only queues.
-    server = start_server(tmp_path_factory.mktemp("fuzz"), env={"TUNIXRT_MAX_CONCURRENT_RUNS": "0"})
-    yield server
-    server.stop()
+    env = {"TUNIXRT_MAX_CONCURRENT_RUNS": "0"}
+    servers = [start_server(tmp_path_factory.mktemp("fuzz-sqlite"), env=env)]
+    try:
+        cluster: PostgresCluster = request.getfixturevalue("postgres")
+    except pytest.skip.Exception:
+        pass  # SQLite alone where there is no PostgreSQL
+    else:
+        url = {"TUNIXRT_DATABASE_URL": cluster.new_database()}
+        servers.append(start_server(tmp_path_factory.mktemp("fuzz-pg"), env=env | url))
+    yield servers
+    for server in servers:
+        server.stop()
 
 
 def _invoke(
@@ -137,17 +162,26 @@ def _invoke(
     return grpc.StatusCode.OK
 
 
-def _answered(server: ServerProcess, method: _descriptor.MethodDescriptor, code: Any) -> None:
-    assert code not in SERVER_FAULTS, (
-        f"{method.full_name} answered {code}; server log tail:\n{server.log()[-2000:]}"
-    )
+def _answered(
+    servers: list[ServerProcess],
+    channels: list[grpc.Channel],
+    method: _descriptor.MethodDescriptor,
+    payloads: list[bytes],
+) -> None:
+    codes = [_invoke(channel, method, payloads) for channel in channels]
+    for server, code in zip(servers, codes, strict=True):
+        assert code not in SERVER_FAULTS, (
+            f"{method.full_name} answered {code}; server log tail:\n{server.log()[-2000:]}"
+        )
+    assert len(set(codes)) == 1, f"{method.full_name}: SQLite/PostgreSQL answered {codes}"
 
 
 @pytest.mark.parametrize("method", METHODS, ids=[m.full_name for m in METHODS])
 def test_every_rpc_answers_random_requests_properly(
-    fuzzed: ServerProcess, method: _descriptor.MethodDescriptor
+    fuzzed: list[ServerProcess], method: _descriptor.MethodDescriptor
 ) -> None:
-    with grpc.insecure_channel(fuzzed.address) as channel:
+    channels = [grpc.insecure_channel(server.address) for server in fuzzed]
+    try:
 
         @settings(
             max_examples=25,
@@ -160,15 +194,19 @@ def test_every_rpc_answers_random_requests_properly(
             st.lists(st.binary(max_size=200), min_size=1, max_size=2),
         )
         def check(requests: list[Message], garbage: list[bytes]) -> None:
-            encoded = [r.SerializeToString() for r in requests]
-            _answered(fuzzed, method, _invoke(channel, method, encoded))
-            _answered(fuzzed, method, _invoke(channel, method, garbage))
+            _answered(fuzzed, channels, method, [r.SerializeToString() for r in requests])
+            _answered(fuzzed, channels, method, garbage)
 
         check()
-        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
-        assert health.status == health_pb2.HealthCheckResponse.SERVING
-    assert "unhandled error" not in fuzzed.log()
+        for channel in channels:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        for channel in channels:
+            channel.close()
+    assert all("unhandled error" not in server.log() for server in fuzzed)
 
 
-def test_log_is_clean_after_fuzzing(fuzzed: ServerProcess) -> None:
-    assert Path(fuzzed.log_path).exists() and "Traceback" not in fuzzed.log()
+def test_log_is_clean_after_fuzzing(fuzzed: list[ServerProcess]) -> None:
+    for server in fuzzed:
+        assert Path(server.log_path).exists() and "Traceback" not in server.log()

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import TRACES_JSONL, ServerProcess
-from tunixrt import DeadlineExceeded, InvalidArgument, ResourceExhausted
+from tunixrt import Client, DeadlineExceeded, InvalidArgument, ResourceExhausted
 from tunixrt.v1 import trace_pb2
 
 
@@ -53,3 +53,17 @@ def test_queue_and_stream_limits(server_factory: Callable[..., ServerProcess]) -
         for run in runs:
             client.cancel_training_run(run.name)
         assert client.create_training_run("lim-v1").state == 1  # room again
+
+
+def test_an_error_echoing_a_huge_value_is_still_its_own_code(client: Client) -> None:
+    """Errors quote what was wrong; a 100 KB name must not push the status past gRPC's
+    trailer limit (which answers RESOURCE_EXHAUSTED, at random, in its place)."""
+    for name in ("x" * 100_000, "\x01\U0001f600" * 20_000, "datasets/" + "é" * 50_000):
+        for _ in range(20):
+            with pytest.raises(InvalidArgument) as err:
+                client.get_dataset(name)
+            assert "chars)" in str(err.value) and len(str(err.value)) < 2_000
+    many = {"max_steps": -1, "batch_size": -1, "learning_rate": -1.0, "warmup_steps": -1}
+    with pytest.raises(InvalidArgument) as err:
+        client.create_training_run("x" * 50_000, hyperparameters=many)
+    assert len(err.value.field_violations) >= 4

@@ -34,6 +34,7 @@ def test_grpcurl_lists_services_without_proto_files(server: ServerProcess) -> No
         "tunixrt.v1.DatasetService",
         "tunixrt.v1.ExportService",
         "tunixrt.v1.TrainingService",
+        "tunixrt.v1.ServerService",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }

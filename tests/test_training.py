@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psutil
 import pytest
 
@@ -267,6 +268,92 @@ def test_create_errors(client: Client, trainer: ServerProcess) -> None:
     names = [r.name for r in client.list_training_runs(page_size=1)]
     assert same[0].name in names and len(names) == len(set(names))
     assert all(r.state == SUCCEEDED for r in client.list_training_runs(state="SUCCEEDED"))
+
+
+def test_learning_loop_on_a_learnable_dataset(client: Client, trainer: ServerProcess) -> None:
+    """Data-chosen max_seq_len with counted truncation, exact match at every eval,
+    the best checkpoint, and warm inference; on data a tiny model learns in seconds."""
+    lines = [
+        orjson.dumps({"prompt": f"Greet visitor {n}.", "final_answer": "hello", "meta": {}})
+        for n in range(300)
+    ]
+    long_prompt = {"prompt": "Greet " + "very " * 400 + "politely.", "final_answer": "hello"}
+    long_answer = {"prompt": "Greet at length.", "final_answer": "hello " * 400}
+    lines += [orjson.dumps(long_prompt), orjson.dumps(long_answer)]
+    client.import_jsonl(line + b"\n" for line in lines)
+    # LATEST: the 302 traces just imported (the module's server also holds the corpus).
+    dataset = client.build_dataset("greet", "v1", limit=302, eval_fraction=0.2, seed=2)
+    in_train = {item.trace_id for item in client.list_dataset_items(dataset.name, split="TRAIN")}
+    long_ids = {
+        t.name.removeprefix("traces/"): t.prompt
+        for t in client.list_traces("steps >= 0", page_size=1000)
+        if t.prompt in (long_prompt["prompt"], long_answer["prompt"])
+    }
+    expect_truncated = sum(
+        1 for tid, p in long_ids.items() if tid in in_train and p == long_prompt["prompt"]
+    )
+    expect_dropped = sum(
+        1 for tid, p in long_ids.items() if tid in in_train and p == long_answer["prompt"]
+    )
+
+    hp = {"max_steps": 60, "eval_every_steps": 20, "eval_examples": 16, "warmup_steps": 5}
+    hp["checkpoint_every_steps"] = 20
+    run = client.create_training_run(dataset.name, hyperparameters=hp)
+    assert run.hyperparameters.max_seq_len == 0  # chosen from the data
+    events = list(client.watch_training_run(run.name))
+    (prepared,) = [e.data_prepared for e in events if kind(e) == "data_prepared"]
+    assert prepared.max_seq_len_from_data and prepared.max_seq_len % 64 == 0
+    assert (prepared.truncated_examples, prepared.dropped_examples) == (
+        expect_truncated,
+        expect_dropped,
+    )
+    warnings = {e.warning.reason for e in events if kind(e) == "warning"}
+    assert ("EXAMPLES_TRUNCATED" in warnings) == bool(expect_truncated)
+    assert ("EXAMPLES_DROPPED" in warnings) == bool(expect_dropped)
+
+    evals = [e for e in events if kind(e) == "eval_metrics"]
+    assert [e.step for e in evals] == [0, 20, 40, 60]
+    assert all(e.eval_metrics.example_count == 16 for e in evals)
+    assert evals[-1].eval_metrics.exact_match > 0.5, evals[-1]
+    assert list(client.watch_training_run(run.name)) == events  # replayed identically
+
+    done = client.get_training_run(run.name)
+    assert done.hyperparameters.max_seq_len == prepared.max_seq_len
+    assert done.metrics.truncated_examples == expect_truncated
+    assert done.metrics.dropped_examples == expect_dropped
+    best = done.best_checkpoint_step
+    assert best in {e.step for e in evals if e.eval_metrics.best}
+    assert done.metrics.best_exact_match == max(e.eval_metrics.exact_match for e in evals)
+
+    prompts = ["Greet visitor 7.", "Greet visitor 1000."]
+    began = time.monotonic()
+    cold = client.generate(run.name, prompts, max_new_tokens=32, checkpoint="best")
+    cold_s = time.monotonic() - began
+    began = time.monotonic()
+    warm = client.generate(run.name, prompts, max_new_tokens=32, checkpoint="best")
+    warm_s = time.monotonic() - began
+    assert cold.step == warm.step == best
+    assert [g.text for g in warm.generations] == [g.text for g in cold.generations]
+    assert warm_s * 5 < cold_s, (cold_s, warm_s)
+    assert client.generate(run.name, prompts[:1]).step == 60  # latest by default
+    evaluation = client.evaluate_run(run.name, checkpoint="best")
+    assert evaluation.step == best and evaluation.accuracy > 0.5
+    assert evaluation.max_new_tokens < 64  # from the references, not a fixed budget
+    with pytest.raises(FailedPrecondition, match="kept"):
+        client.generate(run.name, prompts, checkpoint="3")
+
+    # TensorBoard event files next to the stream: loss, learning rate, exact match.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = trainer.data_dir / "runs" / run.name.removeprefix("trainingRuns/") / "tensorboard"
+    scalars = EventAccumulator(str(board)).Reload()
+    tags = set(scalars.Tags()["scalars"])
+    assert {"train/loss", "train/learning_rate", "eval/loss", "eval/exact_match"} <= tags, tags
+    assert [e.step for e in scalars.Scalars("eval/exact_match")] == [0, 20, 40, 60]
+    assert [e.value for e in scalars.Scalars("eval/exact_match")] == pytest.approx(
+        [e.eval_metrics.exact_match for e in evals]
+    )
+    assert len(scalars.Scalars("train/loss")) == 60
 
 
 @pytest.mark.slow

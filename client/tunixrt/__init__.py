@@ -1,6 +1,6 @@
 """tunix-rt client: generated tunixrt.v1 stubs and a thin typed SDK."""
 
-from .client import Client
+from .client import Client, Stream
 from .convert import trace_from_dict, trace_to_dict
 from .errors import (
     AlreadyExists,
@@ -30,6 +30,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",
+    "Stream",
     "TunixRtError",
     "Unauthenticated",
     "Unavailable",

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from .client import DEFAULT_ADDRESS, Client
+from .client import DEFAULT_ADDRESS, Client, Stream
 from .errors import TunixRtError
 from .generators import GENERATORS, generate_jsonl
 from .v1 import training_pb2
@@ -42,23 +44,32 @@ def emit(args: argparse.Namespace, items: Iterable[Message], columns: Columns) -
         for item in items:
             sys.stdout.write(orjson.dumps(to_dict(item)).decode() + "\n")
         return
-    from rich.console import Console
-    from rich.table import Table
-
+    rows = [[str(cell(item)) for cell in columns.values()] for item in items]
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # the client without its [monitor] extra: plain columns
+        widths = [max(len(c) for c in column) for column in zip(columns, *rows, strict=True)]
+        for row in [list(columns), *rows]:
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        return
     table = Table(*columns)
-    for item in items:
-        table.add_row(*[str(cell(item)) for cell in columns.values()])
+    for row in rows:
+        table.add_row(*row)
     Console().print(table)
 
 
 def emit_one(args: argparse.Namespace, message: Message) -> None:
     if args.json:
         sys.stdout.write(orjson.dumps(to_dict(message)).decode() + "\n")
-    else:
+        return
+    try:
         from rich.console import Console
         from rich.pretty import Pretty
-
-        Console().print(Pretty(to_dict(message)))
+    except ImportError:
+        print(orjson.dumps(to_dict(message), option=orjson.OPT_INDENT_2).decode())
+        return
+    Console().print(Pretty(to_dict(message)))
 
 
 def _time(stamp: Any) -> str:
@@ -85,11 +96,49 @@ def _state(name: str) -> str:
 # ---- server -------------------------------------------------------------------
 
 
+def info(args: argparse.Namespace, rt: Client) -> int:
+    about = rt.get_server_info()
+    if args.json:
+        emit_one(args, about)
+        return 0
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(about.library_versions.items()))
+    print(f"tunix-rt-server {about.server_version} ({about.api_package}), {about.database}")
+    print(f"workers: JAX {about.jax_backend or '?'} [{about.runtime_status}] {versions}")
+    for d in about.devices:
+        print(f"  device {d.id}: {d.platform} {d.kind} (process {d.process_index})")
+    emit(
+        args,
+        about.presets,
+        {
+            "preset": lambda p: p.name,
+            "parameters": lambda p: f"{p.parameter_count:,}" if p.parameter_count else "?",
+            "lr": lambda p: f"{p.default_hyperparameters.learning_rate:g}",
+            "needs weights": lambda p: "yes" if p.needs_weights else "",
+            "about": lambda p: p.description,
+        },
+    )
+    limits = about.limits
+    print(
+        f"auth {'on' if about.auth_enabled else 'off'}; {limits.max_concurrent_runs} concurrent "
+        f"runs, {limits.max_queued_runs} queued, messages up to "
+        f"{limits.max_receive_message_mb} MiB in, streams up to {limits.max_stream_s:g} s"
+    )
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     # The server (SQLAlchemy, grpc health/reflection) is imported only here so
-    # client commands stay light.
-    from tunixrt_server.app import run
-    from tunixrt_server.config import ConfigError, load_settings
+    # client commands stay light, and the client installs without it.
+    try:
+        from tunixrt_server.app import run
+        from tunixrt_server.config import ConfigError, load_settings
+    except ImportError as exc:
+        print(
+            f"tunix-rt serve needs the server package ({exc.name} is missing): "
+            "pip install 'tunix-rt-server[train]'",
+            file=sys.stderr,
+        )
+        return 2
 
     try:
         settings = load_settings(
@@ -97,6 +146,7 @@ def _serve(args: argparse.Namespace) -> int:
             address=args.listen,
             data_dir=args.data_dir,
             database_url=args.database_url,
+            metrics_address=args.metrics_address,
         )
     except ConfigError as exc:
         print(f"tunix-rt: {exc}", file=sys.stderr)
@@ -125,9 +175,10 @@ def traces_import(args: argparse.Namespace, rt: Client) -> int:
 
 def traces_generate(args: argparse.Namespace, rt: Client) -> int:
 
+    options = {"difficulty": args.difficulty} if args.difficulty else {}
     try:
-        lines = generate_jsonl(args.generator, args.count, args.seed)
-    except ValueError as exc:
+        lines = generate_jsonl(args.generator, args.count, args.seed, **options)
+    except (ValueError, TypeError) as exc:
         print(f"tunix-rt: {exc}", file=sys.stderr)
         return 2
     if not args.import_:
@@ -207,14 +258,19 @@ def datasets_show(args: argparse.Namespace, rt: Client) -> int:
 
 
 def export(args: argparse.Namespace, rt: Client) -> int:
-    summary = rt.export_to_file(
-        args.dataset,
-        args.out,
-        format=args.format,
-        split=args.split,
-        system_instruction=args.system_instruction,
-        progress=not args.json,
-    )
+    """`export DATASET OUT`, or `export --trace-ids FILE OUT` (one name or uuid a line)."""
+    if len(args.targets) != (1 if args.trace_ids else 2):
+        print("tunix-rt: give DATASET OUT, or --trace-ids FILE OUT", file=sys.stderr)
+        return 2
+    args.out = Path(args.targets[-1])
+    common = {"format": args.format, "system_instruction": args.system_instruction}
+    if args.trace_ids:
+        names = [line.strip() for line in args.trace_ids.read_text().splitlines() if line.strip()]
+        summary = rt.export_traces_to_file(names, args.out, progress=not args.json, **common)
+    else:
+        summary = rt.export_to_file(
+            args.targets[0], args.out, split=args.split, progress=not args.json, **common
+        )
     if args.json:
         emit_one(args, summary)
     else:
@@ -267,10 +323,44 @@ def train(args: argparse.Namespace, rt: Client) -> int:
     return watch(args, rt)
 
 
+T = TypeVar("T")
+_END = object()
+
+
+def interruptible(stream: Stream[T]) -> Iterator[T]:
+    """Items of a blocking stream, read on a daemon thread: the main thread only waits
+    on a queue in short slices, so Ctrl-C is handled at once whatever the stream or
+    the machine's load is doing, and leaving early closes (cancels) the stream."""
+    items: queue.Queue[Any] = queue.Queue(maxsize=1024)
+
+    def pump() -> None:
+        try:
+            for item in stream:
+                items.put(item)
+            items.put(_END)
+        except BaseException as exc:  # handed to the main thread
+            items.put(exc)
+
+    threading.Thread(target=pump, name="stream", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = items.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stream.cancel()  # thread-safe; the reader thread then ends
+
+
 def watch(args: argparse.Namespace, rt: Client) -> int:
     from .monitor import LossHistory, follow, save_loss_plot
 
-    events = rt.watch_training_run(args.run, since_step=args.since_step)
+    events = interruptible(rt.watch_training_run(args.run, since_step=args.since_step))
     if args.json:
         history = LossHistory()
         for event in events:
@@ -311,22 +401,33 @@ def runs_resume(args: argparse.Namespace, rt: Client) -> int:
     return 0
 
 
+def runs_delete(args: argparse.Namespace, rt: Client) -> int:
+    rt.delete_training_run(args.run)
+    print(f"deleted {args.run}", file=sys.stderr)
+    return 0
+
+
 def runs_eval(args: argparse.Namespace, rt: Client) -> int:
     result = rt.evaluate_run(
         args.run,
         split=args.split,
         max_examples=args.max_examples,
         max_new_tokens=args.max_new_tokens,
+        checkpoint=args.checkpoint,
     )
     if args.json:
         emit_one(args, result)
         return 0
     print(
         f"step {result.step}: {result.correct_count}/{result.example_count} exact "
-        f"({result.accuracy:.1%})"
+        f"({result.accuracy:.1%}), {result.unfinished_count} unfinished "
+        f"(no answer within {result.max_new_tokens} tokens)"
     )
     for name, acc in sorted(result.per_category.items()):
-        print(f"  {name}: {acc.correct_count}/{acc.example_count} ({acc.accuracy:.1%})")
+        print(
+            f"  {name}: {acc.correct_count}/{acc.example_count} ({acc.accuracy:.1%}), "
+            f"{acc.unfinished_count} unfinished"
+        )
     return 0
 
 
@@ -337,6 +438,7 @@ def runs_generate(args: argparse.Namespace, rt: Client) -> int:
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
         seed=args.seed,
+        checkpoint=args.checkpoint,
     )
     if args.json:
         emit(args, response.generations, {})
@@ -374,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
+    command(sub, "info", info, "What the server runs: versions, devices, presets, limits.")
+
     serve = command(sub, "serve", None, "Run the tunix-rt gRPC server.")
     serve.set_defaults(server=True)
     serve.add_argument(
@@ -391,6 +495,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         help="SQLAlchemy URL, e.g. postgresql+psycopg://... (env TUNIXRT_DATABASE_URL)",
     )
+    serve.add_argument(
+        "--metrics-address",
+        help="HOST:PORT to serve Prometheus metrics on (env TUNIXRT_METRICS_ADDRESS)",
+    )
     serve.add_argument("--config", type=Path, help="YAML config file (env TUNIXRT_CONFIG)")
 
     traces = command(sub, "traces", None, "Import, list, show and delete traces.")
@@ -406,6 +514,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("generator", choices=sorted(GENERATORS))
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0, help="same seed, same traces")
+    p.add_argument(
+        "--difficulty",
+        choices=["easy", "medium", "hard"],
+        help="arithmetic only: one, two or three operations (default: all three in turn)",
+    )
     p.add_argument(
         "--import", dest="import_", action="store_true", help="send to the server instead"
     )
@@ -432,11 +545,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(dsub, "show", datasets_show, "Show one dataset with its stats.")
     p.add_argument("name", help="datasets/{key} or a bare key")
 
-    p = command(sub, "export", export, "Export a dataset to a JSONL file (checksum verified).")
-    p.add_argument("dataset", help="datasets/{key} or a bare key")
-    p.add_argument("out", type=Path, help="output .jsonl path")
+    p = command(
+        sub,
+        "export",
+        export,
+        "Export a dataset (or listed traces) to a JSONL file, checksum verified; an "
+        "interrupted export continues from its .part file.",
+    )
+    p.add_argument("targets", nargs="+", metavar="DATASET OUT", help="datasets/{key} and a path")
+    p.add_argument("--trace-ids", type=Path, help="export these traces instead (a file of names)")
     p.add_argument(
-        "--format", default="trace", choices=["trace", "tunix_sft", "messages", "prompt_completion"]
+        "--format",
+        default="trace",
+        choices=[
+            "trace",
+            "tunix_sft",
+            "messages",
+            "prompt_completion",
+            "tunix_rt_trace",
+            "tunix_rt_sft",
+        ],
     )
     p.add_argument("--split", default="ALL", choices=["ALL", "TRAIN", "EVAL"])
     p.add_argument("--system-instruction", default="")
@@ -472,16 +600,22 @@ def build_parser() -> argparse.ArgumentParser:
         ("show", runs_show, "Show one run."),
         ("cancel", runs_cancel, "Cancel a queued or running run (its checkpoint is kept)."),
         ("resume", runs_resume, "Resume a cancelled or failed run from its checkpoint."),
+        ("delete", runs_delete, "Delete an ended run with its checkpoints and events."),
     ):
         command(rsub, name, handler, text).add_argument("run", help="trainingRuns/{uuid}")
-    p = command(rsub, "eval", runs_eval, "Exact-match accuracy of the newest checkpoint.")
+    checkpoint_help = '"latest" (default), "best" (exact match during training) or a step'
+    p = command(rsub, "eval", runs_eval, "Exact-match accuracy of a checkpoint.")
     p.add_argument("run", help="trainingRuns/{uuid}")
     p.add_argument("--split", default="EVAL", choices=["ALL", "TRAIN", "EVAL"])
     p.add_argument("--max-examples", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=0)
-    p = command(rsub, "generate", runs_generate, "Sample completions from the newest checkpoint.")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=0, help="0: the longest reference answer + margin"
+    )
+    p.add_argument("--checkpoint", default="", help=checkpoint_help)
+    p = command(rsub, "generate", runs_generate, "Sample completions from a checkpoint.")
     p.add_argument("run", help="trainingRuns/{uuid}")
     p.add_argument("prompts", nargs="+")
+    p.add_argument("--checkpoint", default="", help=checkpoint_help)
     p.add_argument("--max-new-tokens", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
@@ -500,6 +634,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tunix-rt: {exc}", file=sys.stderr)
         for violation in getattr(exc, "field_violations", []):
             print(f"  {violation.field}: {violation.description}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a file to import or write: missing, unreadable, disk full
+        print(f"tunix-rt: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         # Streams were cancelled on the way out; the server and any run are untouched.

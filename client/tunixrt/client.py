@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
 
+from . import exports
 from .errors import TunixRtError, from_rpc_error
 from .v1 import (
     dataset_pb2,
     dataset_pb2_grpc,
     export_pb2,
     export_pb2_grpc,
+    server_pb2,
+    server_pb2_grpc,
     trace_pb2,
     trace_pb2_grpc,
     training_pb2,
@@ -23,6 +24,41 @@ from .v1 import (
 )
 
 T = TypeVar("T")
+
+
+class Stream(Iterator[T]):
+    """The messages of a server-streaming call. A client that stops reading must
+    cancel the call (the server keeps working for it otherwise): `close()` and
+    `cancel()` do, from any thread, and so do leaving a `with` block and dropping
+    the last reference. Errors arrive as TunixRtError, like every other call."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __iter__(self) -> Stream[T]:
+        return self
+
+    def __next__(self) -> T:
+        try:
+            message: T = next(self._call)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from None
+        return message
+
+    def cancel(self) -> None:
+        self._call.cancel()  # a no-op once the call has finished
+
+    close = cancel
+
+    def __enter__(self) -> Stream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def __del__(self) -> None:
+        self.cancel()
+
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 IMPORT_BATCH_LINES = 1_000
@@ -90,9 +126,16 @@ def jsonl_batches(
 
 
 def _file_blocks(path: str | Path, size: int = IMPORT_BATCH_BYTES) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        while block := fh.read(size):
-            yield block
+    """Blocks of a file, opened now: a missing file is FileNotFoundError here, not an
+    UNKNOWN status from inside gRPC's request iterator."""
+    fh = open(path, "rb")  # noqa: SIM115  (closed by the generator below)
+
+    def blocks() -> Iterator[bytes]:
+        with fh:
+            while block := fh.read(size):
+                yield block
+
+    return blocks()
 
 
 class Client:
@@ -123,6 +166,7 @@ class Client:
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
         self.exports = export_pb2_grpc.ExportServiceStub(self.channel)
         self.training = training_pb2_grpc.TrainingServiceStub(self.channel)
+        self.server = server_pb2_grpc.ServerServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
@@ -271,23 +315,39 @@ class Client:
         split: str = "ALL",
         system_instruction: str = "",
         rows_per_chunk: int = 0,
+        start_row: int = 0,
         timeout: float | None = None,
-    ) -> Generator[export_pb2.ExportDatasetResponse, None, None]:
-        """The raw ExportDataset stream. Closing the generator early cancels the call."""
+    ) -> Stream[export_pb2.ExportDatasetResponse]:
+        """The raw ExportDataset stream; closing it early cancels the call."""
         request = export_pb2.ExportDatasetRequest(
             dataset=dataset,
-            format=export_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{format.upper()}"),
+            format=_format(format),
             split=_split(split),
             system_instruction=system_instruction,
             rows_per_chunk=rows_per_chunk,
+            start_row=start_row,
         )
-        call = self.exports.ExportDataset(request, timeout=timeout, metadata=self._metadata)
-        try:
-            yield from call
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
-        finally:
-            call.cancel()  # no-op once finished; stops the server if we stopped reading
+        return Stream(self.exports.ExportDataset(request, timeout=timeout, metadata=self._metadata))
+
+    def export_traces(
+        self,
+        names: list[str],
+        *,
+        format: str = "trace",
+        system_instruction: str = "",
+        rows_per_chunk: int = 0,
+        start_row: int = 0,
+        timeout: float | None = None,
+    ) -> Stream[export_pb2.ExportDatasetResponse]:
+        """The ExportTraces stream: listed traces in the order given (at most 10,000)."""
+        request = export_pb2.ExportTracesRequest(
+            names=names,
+            format=_format(format),
+            system_instruction=system_instruction,
+            rows_per_chunk=rows_per_chunk,
+            start_row=start_row,
+        )
+        return Stream(self.exports.ExportTraces(request, timeout=timeout, metadata=self._metadata))
 
     def export_to_file(
         self,
@@ -298,43 +358,56 @@ class Client:
         split: str = "ALL",
         system_instruction: str = "",
         progress: bool = False,
+        resume: bool = True,
         timeout: float | None = None,
     ) -> export_pb2.ExportSummary:
-        """Write an export to a .jsonl file and verify its SHA-256; returns the summary.
-
-        The file is written to `path + ".part"` and renamed only once the
-        checksum matches, so a failed export never leaves a truncated file."""
-        path = Path(path)
-        part = path.with_name(path.name + ".part")
-        digest = hashlib.sha256()
-        summary: export_pb2.ExportSummary | None = None
+        """Write a dataset's export to a .jsonl file and verify its SHA-256; returns the
+        summary. It goes to `path + ".part"` first and is renamed only once the whole
+        file matches; an interrupted export keeps its .part, and the next call (with
+        `resume`) continues it from its last whole row."""
         total = _split_rows(self.get_dataset(dataset), split) if progress else None
-        try:
-            with _progress(progress, total, f"export {format}") as advance, part.open("wb") as out:
-                for message in self.export_chunks(
-                    dataset,
-                    format=format,
-                    split=split,
-                    system_instruction=system_instruction,
-                    timeout=timeout,
-                ):
-                    if message.HasField("summary"):
-                        summary = message.summary
-                        break
-                    digest.update(message.chunk.data)
-                    out.write(message.chunk.data)
-                    advance(message.chunk.row_count)
-            if summary is None:
-                raise TunixRtError("export stream ended without a summary")
-            if digest.hexdigest() != summary.sha256:
-                raise TunixRtError(
-                    f"checksum mismatch: got {digest.hexdigest()}, server sent {summary.sha256}"
-                )
-        except BaseException:  # Ctrl-C included: never leave a partial file behind
-            part.unlink(missing_ok=True)
-            raise
-        part.replace(path)
-        return summary
+        return exports.write(
+            lambda start_row: self.export_chunks(
+                dataset,
+                format=format,
+                split=split,
+                system_instruction=system_instruction,
+                start_row=start_row,
+                timeout=timeout,
+            ),
+            path,
+            resume=resume,
+            progress=progress,
+            total_rows=total,
+            label=f"export {format}",
+        )
+
+    def export_traces_to_file(
+        self,
+        names: list[str],
+        path: str | Path,
+        *,
+        format: str = "trace",
+        system_instruction: str = "",
+        progress: bool = False,
+        resume: bool = True,
+        timeout: float | None = None,
+    ) -> export_pb2.ExportSummary:
+        """export_to_file for listed traces (ExportTraces), rows in the order given."""
+        return exports.write(
+            lambda start_row: self.export_traces(
+                names,
+                format=format,
+                system_instruction=system_instruction,
+                start_row=start_row,
+                timeout=timeout,
+            ),
+            path,
+            resume=resume,
+            progress=progress,
+            total_rows=len(names),
+            label=f"export {format}",
+        )
 
     def get_training_manifest(
         self, dataset: str, *, model: str = "", hyperparameters: dict[str, str] | None = None
@@ -343,6 +416,12 @@ class Client:
             dataset=dataset, model=model, hyperparameters=hyperparameters or {}
         )
         return self._call(self.exports.GetTrainingManifest, request).yaml
+
+    # -- the server -----------------------------------------------------------
+
+    def get_server_info(self) -> server_pb2.ServerInfo:
+        """Versions, the devices a training worker uses, presets, limits, auth."""
+        return self._call(self.server.GetServerInfo, server_pb2.GetServerInfoRequest())
 
     # -- training -------------------------------------------------------------
 
@@ -403,6 +482,11 @@ class Client:
         request = training_pb2.ResumeTrainingRunRequest(name=name)
         return self._call(self.training.ResumeTrainingRun, request)
 
+    def delete_training_run(self, name: str) -> None:
+        """An ended run, with its events, checkpoints and logs."""
+        request = training_pb2.DeleteTrainingRunRequest(name=name)
+        self._call(self.training.DeleteTrainingRun, request)
+
     def watch_training_run(
         self,
         name: str,
@@ -410,20 +494,16 @@ class Client:
         since_step: int = 0,
         after_sequence: int = 0,
         timeout: float | None = None,
-    ) -> Generator[training_pb2.TrainingEvent, None, None]:
+    ) -> Stream[training_pb2.TrainingEvent]:
         """History, then live events, until the run ends (or `timeout` seconds pass:
-        DeadlineExceeded). Closing the generator early (or breaking out of a for
-        loop over it) cancels the call."""
+        DeadlineExceeded). Closing the stream early (or dropping it after breaking
+        out of a for loop) cancels the call."""
         request = training_pb2.WatchTrainingRunRequest(
             name=name, since_step=since_step, after_sequence=after_sequence
         )
-        call = self.training.WatchTrainingRun(request, timeout=timeout, metadata=self._metadata)
-        try:
-            yield from call
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
-        finally:
-            call.cancel()
+        return Stream(
+            self.training.WatchTrainingRun(request, timeout=timeout, metadata=self._metadata)
+        )
 
     def generate(
         self,
@@ -433,14 +513,18 @@ class Client:
         max_new_tokens: int = 0,
         temperature: float = 0.0,
         seed: int = 0,
+        checkpoint: str = "",
         timeout: float = 600.0,
     ) -> training_pb2.GenerateResponse:
+        """`checkpoint`: "latest" (default), "best" (exact match during training) or
+        a step number."""
         request = training_pb2.GenerateRequest(
             name=name,
             prompts=prompts,
             max_new_tokens=max_new_tokens,
             temperature=temperature,
             seed=seed,
+            checkpoint=checkpoint,
         )
         return self._call(self.training.Generate, request, timeout)
 
@@ -451,16 +535,27 @@ class Client:
         split: str = "EVAL",
         max_examples: int = 0,
         max_new_tokens: int = 0,
+        checkpoint: str = "",
         timeout: float = 1800.0,
     ) -> training_pb2.Evaluation:
+        """Exact match on a split. `max_new_tokens` 0 sizes the answer budget from the
+        split's longest reference; `checkpoint` as for generate."""
         request = training_pb2.EvaluateRunRequest(
-            name=name, split=_split(split), max_examples=max_examples, max_new_tokens=max_new_tokens
+            name=name,
+            split=_split(split),
+            max_examples=max_examples,
+            max_new_tokens=max_new_tokens,
+            checkpoint=checkpoint,
         )
         return self._call(self.training.EvaluateRun, request, timeout)
 
 
 def run_state(name: str) -> training_pb2.TrainingRunState.ValueType:
     return training_pb2.TrainingRunState.Value(f"TRAINING_RUN_STATE_{name.upper()}")
+
+
+def _format(name: str) -> export_pb2.ExportFormat.ValueType:
+    return export_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{name.upper()}")
 
 
 def _split(name: str) -> dataset_pb2.DatasetSplit.ValueType:
@@ -471,30 +566,6 @@ def _split_rows(ds: dataset_pb2.Dataset, split: str) -> int:
     return {"TRAIN": ds.stats.train_count, "EVAL": ds.stats.eval_count}.get(
         split.upper(), ds.stats.trace_count
     )
-
-
-@contextmanager
-def _progress(enabled: bool, total: int | None, label: str) -> Iterator[Callable[[int], None]]:
-    if not enabled:
-        yield lambda _n: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
 
 
 __all__ = ["Client", "TunixRtError"]

@@ -2,10 +2,10 @@
 
     tunix-rt traces generate arithmetic --count 2000 --seed 1 [--import]
 
-Each generator is a function (count, seed) -> iterator of trace dicts in the
-shape ImportTraces takes. The same seed gives the same traces in the same
-order (and the first n of a longer run equal a run of n); all randomness
-comes from one `random.Random(seed)`.
+Each generator is a function (count, seed, **options) -> iterator of trace
+dicts in the shape ImportTraces takes; `arithmetic` takes `difficulty`. The
+same seed gives the same traces in the same order (and the first n of a longer
+run equal a run of n); all randomness comes from one `random.Random(seed)`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 Trace = dict[str, Any]
-Generator = Callable[[int, int], Iterator[Trace]]
+Generator = Callable[..., Iterator[Trace]]
 
 
 def _trace(prompt: str, answer: str, steps: list[tuple[str, str]], meta: dict[str, Any]) -> Trace:
@@ -136,10 +136,16 @@ def _operation(rng: random.Random, value: int, largest: int) -> tuple[str, int, 
     return "add", value + n, f"then gets {n} more", f"{value} + {n} = {value + n}"
 
 
-def arithmetic(count: int, seed: int) -> Iterator[Trace]:
-    """Multi-step word problems whose steps compute the answer."""
+def arithmetic(count: int, seed: int, difficulty: str = "") -> Iterator[Trace]:
+    """Word problems whose steps compute the answer: easy (one operation on numbers up
+    to 20), medium (two) and hard (three) in turn, or only the `difficulty` given."""
+    if difficulty and difficulty not in DIFFICULTY:
+        raise ValueError(f"unknown difficulty {difficulty!r}; known: {', '.join(DIFFICULTY)}")
+    return _arithmetic(count, seed, [difficulty] if difficulty else list(DIFFICULTY))
+
+
+def _arithmetic(count: int, seed: int, levels: list[str]) -> Iterator[Trace]:
     rng = random.Random(seed)
-    levels = list(DIFFICULTY)
     for index in range(count):
         difficulty = levels[index % len(levels)]
         operations, start_max, largest = DIFFICULTY[difficulty]
@@ -180,15 +186,15 @@ GENERATORS: dict[str, Generator] = {
 }
 
 
-def generate(name: str, count: int, seed: int) -> Iterator[Trace]:
+def generate(name: str, count: int, seed: int, **options: Any) -> Iterator[Trace]:
     try:
         generator = GENERATORS[name]
     except KeyError:
         raise ValueError(f"unknown generator {name!r}; known: {', '.join(GENERATORS)}") from None
-    return generator(count, seed)
+    return generator(count, seed, **options)
 
 
-def generate_jsonl(name: str, count: int, seed: int) -> Iterator[bytes]:
+def generate_jsonl(name: str, count: int, seed: int, **options: Any) -> Iterator[bytes]:
     """JSONL lines (with newline), byte-identical for the same arguments."""
     dumps = orjson.dumps
-    return (dumps(trace) + b"\n" for trace in generate(name, count, seed))
+    return (dumps(trace) + b"\n" for trace in generate(name, count, seed, **options))

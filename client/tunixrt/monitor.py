@@ -1,20 +1,30 @@
-"""Following a training run: a live rich progress line and a loss-curve PNG."""
+"""Following a training run: a live progress line and a PNG of loss and exact match.
+
+The progress bar and the plot use the `monitor` extra (rich, matplotlib); without
+it, `follow` prints plain lines and `save_loss_plot` says what to install.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .v1 import training_pb2
+
+MONITOR_EXTRA = "pip install 'tunix-rt[monitor]'"
 
 
 @dataclass
 class LossHistory:
-    """What a watcher saw: (step, loss) pairs, eval points, and how the run ended."""
+    """What a watcher saw: (step, loss) pairs, evaluations, warnings, and how it ended."""
 
     train: list[tuple[int, float]] = field(default_factory=list)
     eval: list[tuple[int, float]] = field(default_factory=list)
+    exact_match: list[tuple[int, float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     final_state: str = ""
     final_message: str = ""
     last_sequence: int = 0
@@ -26,58 +36,103 @@ class LossHistory:
             self.train.append((event.step, event.step_metrics.loss))
         elif kind == "eval_metrics":
             self.eval.append((event.step, event.eval_metrics.eval_loss))
+            if event.eval_metrics.example_count:
+                self.exact_match.append((event.step, event.eval_metrics.exact_match))
+        elif kind == "warning":
+            self.warnings.append(event.warning.message)
         elif kind == "state_change":
             self.final_state = training_pb2.TrainingRunState.Name(event.state_change.state)
             self.final_message = event.state_change.message
 
 
+def _describe(event: training_pb2.TrainingEvent) -> dict[str, str]:
+    """Bar fields an event changes."""
+    kind = event.WhichOneof("event")
+    if kind == "step_metrics":
+        m = event.step_metrics
+        return {"loss": f"{m.loss:.3f}", "tps": f"{m.tokens_per_second:,.0f}"}
+    if kind == "eval_metrics" and event.eval_metrics.example_count:
+        return {
+            "eval": f"{event.eval_metrics.eval_loss:.3f}",
+            "em": f"{event.eval_metrics.exact_match:.0%}",
+        }
+    if kind == "eval_metrics":
+        return {"eval": f"{event.eval_metrics.eval_loss:.3f}"}
+    return {}
+
+
 def follow(
     events: Iterable[training_pb2.TrainingEvent], *, title: str = "training", show: bool = True
 ) -> LossHistory:
-    """Consume a WatchTrainingRun stream, drawing a progress bar with step, loss,
-    eval loss, tokens/s and ETA; returns everything seen."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    """Consume a WatchTrainingRun stream, drawing a progress bar with step, loss, eval
+    loss, exact match, tokens/s and ETA; returns everything seen."""
+    try:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+    except ImportError:
+        return _follow_plain(events, title, show)
 
     history = LossHistory()
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  eval {task.fields[eval]}  {task.fields[tps]} tok/s"),
+        TextColumn(
+            "loss {task.fields[loss]}  eval {task.fields[eval]}  exact {task.fields[em]}  "
+            "{task.fields[tps]} tok/s"
+        ),
         TimeRemainingColumn(),
     )
     with Progress(*columns, disable=not show) as bar:
-        task = bar.add_task(title, total=None, loss="-", eval="-", tps="-")
+        task = bar.add_task(title, total=None, loss="-", eval="-", em="-", tps="-")
         for event in events:
             history.add(event)
             kind = event.WhichOneof("event")
+            fields: dict[str, Any] = dict(_describe(event))
             if kind == "step_metrics":
-                m = event.step_metrics
-                bar.update(
-                    task,
-                    completed=event.step,
-                    total=m.max_steps,
-                    loss=f"{m.loss:.3f}",
-                    tps=f"{m.tokens_per_second:,.0f}",
-                )
-            elif kind == "eval_metrics":
-                bar.update(task, eval=f"{event.eval_metrics.eval_loss:.3f}")
+                fields |= {"completed": event.step, "total": event.step_metrics.max_steps}
+            elif kind == "warning":
+                bar.console.print(f"[yellow]warning:[/] {event.warning.message}")
             elif kind == "state_change":
                 state = history.final_state.removeprefix("TRAINING_RUN_STATE_")
-                bar.update(task, description=f"{title} [{state.lower()}]")
+                fields["description"] = f"{title} [{state.lower()}]"
+            if fields:
+                bar.update(task, **fields)
+    return history
+
+
+def _follow_plain(
+    events: Iterable[training_pb2.TrainingEvent], title: str, show: bool
+) -> LossHistory:
+    history = LossHistory()
+    for event in events:
+        history.add(event)
+        kind = event.WhichOneof("event")
+        if not show or kind == "checkpoint_saved":
+            continue
+        if kind == "step_metrics" and event.step % 10:
+            continue
+        fields = " ".join(f"{k} {v}" for k, v in _describe(event).items())
+        if kind == "warning":
+            fields = f"warning: {event.warning.message}"
+        elif kind == "state_change":
+            fields = history.final_state.removeprefix("TRAINING_RUN_STATE_").lower()
+        if fields:
+            print(f"{title} step {event.step}: {fields}", file=sys.stderr, flush=True)
     return history
 
 
 def save_loss_plot(history: LossHistory, path: str | Path, title: str = "") -> Path:
-    """Train and eval loss against step, as a PNG."""
-    import matplotlib
-
+    """Train and eval loss against step, and exact match (right axis) when measured."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise RuntimeError(f"loss plots need matplotlib: {MONITOR_EXTRA}") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -92,7 +147,16 @@ def save_loss_plot(history: LossHistory, path: str | Path, title: str = "") -> P
     ax.set_ylabel("loss (completion tokens, nats)")
     ax.set_title(title or "training loss")
     ax.grid(alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if history.exact_match:
+        right = ax.twinx()
+        steps, values = zip(*history.exact_match, strict=True)
+        right.plot(steps, [100 * v for v in values], "s-", color="tab:green", label="exact match")
+        right.set_ylabel("exact match on held-out sample (%)")
+        right.set_ylim(0, 100)
+        more_handles, more_labels = right.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    ax.legend(handles, labels, loc="center right")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

@@ -18,22 +18,27 @@ from tunixrt.v1 import (
     dataset_pb2_grpc,
     export_pb2,
     export_pb2_grpc,
+    server_pb2,
+    server_pb2_grpc,
     trace_pb2,
     trace_pb2_grpc,
     training_pb2,
     training_pb2_grpc,
 )
 
+from . import metrics
 from .auth import Authorizer
 from .config import Settings
 from .dataset_service import DatasetService
 from .export_service import ExportService
 from .interceptors import ErrorInterceptor
+from .server_service import ServerService
 from .storage.datasets import DatasetStore
 from .storage.db import create_engine, migrate
 from .storage.runs import RunStore
 from .storage.traces import TraceStore
 from .trace_service import TraceService
+from .training.inference_pool import InferencePool
 from .training.supervisor import Supervisor
 from .training_service import TrainingService
 
@@ -44,6 +49,7 @@ SERVICE_NAMES = (
     dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
     export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name,
     training_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name,
+    server_pb2.DESCRIPTOR.services_by_name["ServerService"].full_name,
 )
 
 
@@ -52,7 +58,10 @@ class RunningServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     supervisor: Supervisor
+    inference: InferencePool
+    info: ServerService
     port: int
+    metrics_port: int | None = None
 
 
 async def start(settings: Settings) -> RunningServer:
@@ -60,9 +69,10 @@ async def start(settings: Settings) -> RunningServer:
     engine = create_engine(settings.resolved_database_url, pool_size=settings.max_workers)
     await asyncio.to_thread(migrate, engine)
 
+    authorizer = Authorizer(settings.tokens)
     mb = 1024 * 1024
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor(Authorizer(settings.tokens), settings.max_stream_s)],
+        interceptors=[ErrorInterceptor(authorizer, settings.max_stream_s)],
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_mb * mb),
             ("grpc.max_send_message_length", settings.max_send_message_mb * mb),
@@ -70,13 +80,14 @@ async def start(settings: Settings) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
-    trace_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(TraceStore(engine)), server)
+    trace_store = TraceStore(engine)
+    trace_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(trace_store), server)
     runs = RunStore(engine)
     dataset_store = DatasetStore(engine)
     datasets = DatasetService(dataset_store, runs)
     dataset_pb2_grpc.add_DatasetServiceServicer_to_server(datasets, server)
     export_pb2_grpc.add_ExportServiceServicer_to_server(
-        ExportService(dataset_store, datasets), server
+        ExportService(dataset_store, trace_store), server
     )
     supervisor = Supervisor(
         runs,
@@ -84,12 +95,21 @@ async def start(settings: Settings) -> RunningServer:
         settings.data_dir.resolve(),
         settings.max_concurrent_runs,
     )
+    inference = InferencePool(settings.max_inference_workers, settings.inference_idle_s)
     training_pb2_grpc.add_TrainingServiceServicer_to_server(
         TrainingService(
-            runs, dataset_store, datasets, supervisor, settings.data_dir, settings.max_queued_runs
+            runs,
+            dataset_store,
+            supervisor,
+            inference,
+            settings.data_dir,
+            settings.max_queued_runs,
         ),
         server,
     )
+
+    info = ServerService(settings, auth_enabled=authorizer.enabled)
+    server_pb2_grpc.add_ServerServiceServicer_to_server(info, server)
 
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -102,9 +122,13 @@ async def start(settings: Settings) -> RunningServer:
         raise SystemExit(f"tunix-rt: cannot listen on {settings.address}: {exc}") from None
     await server.start()
     await supervisor.start()
+    info.start()
+    metrics_port = (
+        metrics.serve(settings.metrics_address, runs) if settings.metrics_address else None
+    )
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, health_servicer, supervisor, port)
+    return RunningServer(server, health_servicer, supervisor, inference, info, port, metrics_port)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
@@ -127,6 +151,9 @@ async def serve(settings: Settings) -> None:
     running = await start(settings)
     host = settings.address.rsplit(":", 1)[0]
     print(f"tunix-rt serving on {host}:{running.port} (data dir {settings.data_dir})", flush=True)
+    if running.metrics_port is not None:
+        metrics_host = settings.metrics_address.rpartition(":")[0]
+        print(f"metrics on http://{metrics_host}:{running.metrics_port}/metrics", flush=True)
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -136,6 +163,8 @@ async def serve(settings: Settings) -> None:
     await running.health.enter_graceful_shutdown()
     await running.server.stop(grace=settings.shutdown_grace_s)
     await running.supervisor.stop()
+    await running.inference.close()
+    await running.info.stop()
     print("tunix-rt stopped", flush=True)
 
 

@@ -40,6 +40,15 @@ class Settings:
     max_stream_s: float = 6 * 3600.0
     # Runs that may wait in QUEUED; CreateTrainingRun beyond it is RESOURCE_EXHAUSTED.
     max_queued_runs: int = 100
+    # HOST:PORT to serve Prometheus metrics on (port 0 picks one); empty: off.
+    metrics_address: str = ""
+    # Probe the JAX runtime once at start (a process that imports JAX) for
+    # GetServerInfo's versions, devices and parameter counts.
+    probe_runtime: bool = True
+    # Runs whose model stays loaded for Generate/EvaluateRun (one process each),
+    # and the seconds an unused one stays.
+    max_inference_workers: int = 2
+    inference_idle_s: float = 300.0
     # Bearer tokens as (name, role, token); none means no auth. YAML: a list of
     # {name, role, token}; env TUNIXRT_TOKENS: "name:role:token,name:role:token".
     tokens: list[tuple[str, str, str]] = field(default_factory=list)
@@ -84,6 +93,10 @@ def _coerce(name: str, value: Any) -> Any:
         return _tokens(value)
     kind = {"address": str, "database_url": str, "data_dir": Path}.get(name)
     default = getattr(Settings(), name)
+    if isinstance(default, bool) and isinstance(value, str):  # bool("false") is True
+        if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"setting {name!r}: cannot use {value!r} as a boolean")
+        return value.strip().lower() in ("1", "true", "yes", "on")
     try:
         if kind is not None:
             return kind(value)

@@ -7,76 +7,32 @@ import math
 import re
 from typing import Any
 
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 
 from tunixrt.v1 import dataset_pb2, dataset_pb2_grpc
 
+from .convert import (
+    STRATEGIES,
+    dataset_item,
+    dataset_to_proto,
+    resolve_dataset,
+    split_filter,
+)
 from .errors import already_exists, bad_field, failed_precondition, not_found
 from .filters import parse_filter
 from .names import check_key, parse_dataset_name
-from .pagination import decode_token, encode_token, page_size
+from .pagination import paginate
 from .storage.datasets import (
     DatasetExists,
     DatasetSpec,
     DatasetStore,
     EmptySelection,
-    StoredDataset,
 )
 from .storage.runs import RunStore
 
 MAX_LIMIT = 1_000_000
 MAX_FULL_VIEW_ITEMS = 20_000
 _META_KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
-_STRATEGIES = {
-    dataset_pb2.SELECTION_STRATEGY_UNSPECIFIED: "LATEST",
-    dataset_pb2.SELECTION_STRATEGY_LATEST: "LATEST",
-    dataset_pb2.SELECTION_STRATEGY_RANDOM: "RANDOM",
-    dataset_pb2.SELECTION_STRATEGY_STRATIFIED: "STRATIFIED",
-}
-_SPLITS: dict[int, int | None] = {
-    dataset_pb2.DATASET_SPLIT_UNSPECIFIED: None,
-    dataset_pb2.DATASET_SPLIT_ALL: None,
-    dataset_pb2.DATASET_SPLIT_TRAIN: dataset_pb2.DATASET_SPLIT_TRAIN,
-    dataset_pb2.DATASET_SPLIT_EVAL: dataset_pb2.DATASET_SPLIT_EVAL,
-}
-
-
-def split_filter(value: int, field: str = "split") -> int | None:
-    if value not in _SPLITS:
-        raise bad_field(field, f"unknown split {value}")
-    return _SPLITS[value]
-
-
-def _item(trace_id: str, split: int) -> dataset_pb2.DatasetItem:
-    return dataset_pb2.DatasetItem(
-        trace_id=trace_id, split=dataset_pb2.DatasetSplit.ValueType(split)
-    )
-
-
-def dataset_to_proto(
-    ds: StoredDataset, items: list[tuple[int, str, int]] | None = None
-) -> dataset_pb2.Dataset:
-    spec = ds.spec
-    create_time = timestamp_pb2.Timestamp()
-    create_time.FromMicroseconds(ds.create_time_us)
-    prov = spec.get("provenance", {})
-    return dataset_pb2.Dataset(
-        name=f"datasets/{ds.key}",
-        dataset_key=ds.key,
-        dataset_name=spec["dataset_name"],
-        version=spec["version"],
-        build_id=ds.build_id,
-        filter=spec["filter"],
-        limit=spec["limit"],
-        strategy=dataset_pb2.SelectionStrategy.Value(f"SELECTION_STRATEGY_{spec['strategy']}"),
-        seed=spec["seed"],
-        stratify_by=spec["stratify_by"],
-        eval_fraction=spec["eval_fraction"],
-        provenance=dataset_pb2.Provenance(**prov),
-        stats=dataset_pb2.DatasetStats(**ds.stats),
-        create_time=create_time,
-        items=[_item(t, s) for _, t, s in items or ()],
-    )
 
 
 class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
@@ -84,22 +40,15 @@ class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
         self._store = store
         self._runs = runs
 
-    async def resolve(self, name: str, field: str = "name") -> StoredDataset:
-        key = parse_dataset_name(name, field)
-        found = await asyncio.to_thread(self._store.get, key)
-        if found is None:
-            raise not_found("dataset", f"datasets/{key}")
-        return found
-
     def _spec(self, request: dataset_pb2.BuildDatasetRequest) -> DatasetSpec:
         name = check_key(request.dataset_name, "dataset_name")
         version = check_key(request.version, "version")
         key = check_key(f"{name}-{version}", "dataset_name")
         if not 0 <= request.limit <= MAX_LIMIT:
             raise bad_field("limit", f"must be 0..{MAX_LIMIT:,} (0 means all, up to {MAX_LIMIT:,})")
-        if request.strategy not in _STRATEGIES:
+        if request.strategy not in STRATEGIES:
             raise bad_field("strategy", f"unknown strategy {request.strategy}")
-        strategy = _STRATEGIES[request.strategy]
+        strategy = STRATEGIES[request.strategy]
         if strategy == "STRATIFIED" and not request.stratify_by:
             raise bad_field("stratify_by", 'is required for STRATIFIED, e.g. "category"')
         stratify_by = request.stratify_by.removeprefix("meta.")
@@ -151,7 +100,7 @@ class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
     async def GetDataset(
         self, request: dataset_pb2.GetDatasetRequest, context: Any
     ) -> dataset_pb2.Dataset:
-        ds = await self.resolve(request.name)
+        ds = await resolve_dataset(self._store, request.name)
         if request.view != dataset_pb2.DATASET_VIEW_FULL:
             return dataset_to_proto(ds)
         if ds.item_count > MAX_FULL_VIEW_ITEMS:
@@ -167,11 +116,13 @@ class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
     async def ListDatasets(
         self, request: dataset_pb2.ListDatasetsRequest, context: Any
     ) -> dataset_pb2.ListDatasetsResponse:
-        size = page_size(request.page_size)
-        cursor = decode_token(request.page_token, "datasets")
-        rows = await asyncio.to_thread(self._store.page, size + 1, cursor)
-        page = rows[:size]
-        token = encode_token(page[-1].seq, "datasets") if len(rows) > size else ""
+        page, token = await paginate(
+            self._store.page,
+            lambda ds: ds.seq,
+            requested_size=request.page_size,
+            page_token=request.page_token,
+            query="datasets",
+        )
         return dataset_pb2.ListDatasetsResponse(
             datasets=[dataset_to_proto(d) for d in page], next_page_token=token
         )
@@ -179,18 +130,21 @@ class DatasetService(dataset_pb2_grpc.DatasetServiceServicer):
     async def ListDatasetItems(
         self, request: dataset_pb2.ListDatasetItemsRequest, context: Any
     ) -> dataset_pb2.ListDatasetItemsResponse:
-        ds = await self.resolve(request.parent, "parent")
+        ds = await resolve_dataset(self._store, request.parent, "parent")
         split = split_filter(request.split)
-        size = page_size(request.page_size, default=1_000, maximum=10_000)
-        query = f"{ds.build_id}|{split}"
-        cursor = decode_token(request.page_token, query)
-        rows = await asyncio.to_thread(
-            self._store.items, ds.seq, split, -1 if cursor is None else cursor, size + 1
+        page, token = await paginate(
+            lambda limit, cursor: self._store.items(
+                ds.seq, split, -1 if cursor is None else cursor, limit
+            ),
+            lambda item: item[0],
+            requested_size=request.page_size,
+            page_token=request.page_token,
+            query=f"{ds.build_id}|{split}",
+            default=1_000,
+            maximum=10_000,
         )
-        page = rows[:size]
-        token = encode_token(page[-1][0], query) if len(rows) > size else ""
         return dataset_pb2.ListDatasetItemsResponse(
-            items=[_item(t, s) for _, t, s in page],
+            items=[dataset_item(t, s) for _, t, s in page],
             next_page_token=token,
         )
 

@@ -17,6 +17,24 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 DOMAIN = "tunixrt.dev"
+# A status travels in trailers, and gRPC refuses trailers past ~8 KiB (at random
+# between its soft and hard limits): an error that echoes a huge request value
+# would reach the client as RESOURCE_EXHAUSTED. So what a status carries is capped
+# in UTF-8 bytes: grpc-message percent-encodes (up to 3x) and the details are
+# base64 (4/3x), and the worst case stays near 6.5 KiB.
+MAX_MESSAGE_BYTES = 700
+MAX_FIELD_BYTES = 100
+MAX_DESCRIPTION_BYTES = 200
+MAX_VIOLATIONS = 8
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` UTF-8 bytes, saying how long the text was when it is cut."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return text
+    head = encoded[: max(0, limit - 24)].decode("utf-8", "ignore")
+    return f"{head}... ({len(text):,} chars)"
 
 
 @dataclass(frozen=True)
@@ -49,9 +67,10 @@ class ApiError(Exception):
                 error_details_pb2.BadRequest(
                     field_violations=[
                         error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field, description=v.description
+                            field=clip(v.field, MAX_FIELD_BYTES),
+                            description=clip(v.description, MAX_DESCRIPTION_BYTES),
                         )
-                        for v in self.violations
+                        for v in self.violations[:MAX_VIOLATIONS]
                     ]
                 )
             )
@@ -60,7 +79,9 @@ class ApiError(Exception):
                 error_details_pb2.PreconditionFailure(
                     violations=[
                         error_details_pb2.PreconditionFailure.Violation(
-                            type=t, subject=s, description=d
+                            type=t,
+                            subject=clip(s, MAX_FIELD_BYTES),
+                            description=clip(d, MAX_DESCRIPTION_BYTES),
                         )
                         for t, s, d in self.preconditions
                     ]
@@ -69,7 +90,8 @@ class ApiError(Exception):
         if self.resource:
             details.append(
                 error_details_pb2.ResourceInfo(
-                    resource_type=self.resource[0], resource_name=self.resource[1]
+                    resource_type=self.resource[0],
+                    resource_name=clip(self.resource[1], MAX_FIELD_BYTES),
                 )
             )
         packed = []
@@ -78,7 +100,9 @@ class ApiError(Exception):
             any_msg.Pack(detail)  # type: ignore[arg-type]
             packed.append(any_msg)
         status = status_pb2.Status(
-            code=getattr(code_pb2, self.code.name), message=self.message, details=packed
+            code=getattr(code_pb2, self.code.name),
+            message=clip(self.message, MAX_MESSAGE_BYTES),
+            details=packed,
         )
         converted: grpc.Status = rpc_status.to_status(status)
         return converted

@@ -1,123 +1,165 @@
-"""tunixrt.v1.ExportService: datasets out as streamed JSONL, and Tunix run manifests."""
+"""tunixrt.v1.ExportService: datasets and listed traces out as streamed JSONL, and
+Tunix run manifests."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import grpc
 import yaml
 
 from tunixrt.v1 import export_pb2, export_pb2_grpc
 
-from . import hyperparams
-from .dataset_service import DatasetService, split_filter
-from .errors import bad_field
-from .rendering import NEEDS_META, render_lines
+from . import metrics
+from .convert import EXPORT_FORMATS, resolve_dataset, split_filter
+from .errors import ApiError, FieldViolation, bad_field, invalid_argument
+from .names import parse_uuid_name
+from .rendering import NEEDS_META, ExportRow, render_lines
+from .runspec import DEFAULT_PRESET, MAX_SYSTEM_CHARS, Hyperparameters
 from .storage.datasets import DatasetStore
-from .training.presets import PRESETS
+from .storage.traces import TraceStore
 
 DEFAULT_ROWS_PER_CHUNK = 256
 MAX_ROWS_PER_CHUNK = 4_096
 MAX_CHUNK_BYTES = 1024 * 1024  # clients refuse messages over 4 MiB by default
 MAX_PAGE_ROWS = 4_096
 PAGE_CHAR_BUDGET = 4_000_000  # a page of huge traces shrinks to about this much text
-MAX_SYSTEM_CHARS = 10_000
-FORMAT_NAMES = {
-    export_pb2.EXPORT_FORMAT_UNSPECIFIED: "trace",
-    export_pb2.EXPORT_FORMAT_TRACE: "trace",
-    export_pb2.EXPORT_FORMAT_TUNIX_SFT: "tunix_sft",
-    export_pb2.EXPORT_FORMAT_MESSAGES: "messages",
-    export_pb2.EXPORT_FORMAT_PROMPT_COMPLETION: "prompt_completion",
-}
+MAX_TRACE_NAMES = 10_000
+TRACE_PAGE = 1_000
+MAX_MISSING_NAMED = 20
+
+# A page reader: given where the last page ended, the next position and its
+# rendered lines (no lines: the end).
+ReadPage = Callable[[int], tuple[int, list[bytes]]]
+
+
+def _check(
+    request: export_pb2.ExportDatasetRequest | export_pb2.ExportTracesRequest,
+) -> tuple[str, int]:
+    """The format name and rows per chunk of an export request."""
+    if request.format not in EXPORT_FORMATS:
+        raise bad_field("format", f"unknown format {request.format}")
+    if not 0 <= request.rows_per_chunk <= MAX_ROWS_PER_CHUNK:
+        raise bad_field(
+            "rows_per_chunk", f"must be 0..{MAX_ROWS_PER_CHUNK} (0 means {DEFAULT_ROWS_PER_CHUNK})"
+        )
+    if len(request.system_instruction) > MAX_SYSTEM_CHARS:
+        raise bad_field("system_instruction", f"must be at most {MAX_SYSTEM_CHARS:,} characters")
+    if request.start_row < 0:
+        raise bad_field("start_row", f"must be >= 0, got {request.start_row}")
+    return EXPORT_FORMATS[request.format], request.rows_per_chunk or DEFAULT_ROWS_PER_CHUNK
+
+
+async def _stream(
+    read: ReadPage, per_chunk: int, start_row: int, fmt: str
+) -> AsyncIterator[export_pb2.ExportDatasetResponse]:
+    """Chunks of rendered rows, then the summary of the whole export.
+
+    Pages are read and rendered in a worker thread while the previous one is
+    being sent: memory stays bounded by two pages, and a client that cancels
+    or misses its deadline stops the loop at the next yield. Rows before
+    `start_row` are hashed and counted but not sent, so the summary verifies
+    a resumed file whole.
+    """
+    digest = hashlib.sha256()
+    rows = size = 0
+
+    def prefetch(after: int) -> asyncio.Future[tuple[int, list[bytes]]]:
+        return asyncio.ensure_future(asyncio.to_thread(read, after))
+
+    page = prefetch(-1)
+    try:
+        while True:
+            after, lines = await page
+            if not lines:
+                break
+            page = prefetch(after)
+            skipped = max(0, min(len(lines), start_row - rows))
+            if skipped:
+                data = b"".join(lines[:skipped])
+                digest.update(data)
+                rows, size = rows + skipped, size + len(data)
+            for start in range(skipped, len(lines), per_chunk):
+                batch = lines[start : start + per_chunk]
+                data = b"".join(batch)
+                digest.update(data)
+                rows += len(batch)
+                size += len(data)
+                for message in _chunks(data, len(batch)):
+                    yield message
+                metrics.EXPORTED_ROWS.labels(fmt).inc(len(batch))
+                metrics.EXPORTED_BYTES.labels(fmt).inc(len(data))
+    finally:
+        page.cancel()
+    yield export_pb2.ExportDatasetResponse(
+        summary=export_pb2.ExportSummary(row_count=rows, byte_count=size, sha256=digest.hexdigest())
+    )
 
 
 class ExportService(export_pb2_grpc.ExportServiceServicer):
-    def __init__(self, store: DatasetStore, datasets: DatasetService) -> None:
+    def __init__(self, store: DatasetStore, traces: TraceStore) -> None:
         self._store = store
-        self._datasets = datasets
-
-    def _render_page(
-        self, dataset_seq: int, split: int | None, after: int, fmt: str, system: str, page_rows: int
-    ) -> tuple[int, list[bytes]]:
-        after, rows = self._store.export_page(
-            dataset_seq, split, after, page_rows, meta=fmt in NEEDS_META
-        )
-        return after, render_lines(fmt, rows, system)
+        self._traces = traces
 
     async def ExportDataset(
         self, request: export_pb2.ExportDatasetRequest, context: Any
     ) -> AsyncIterator[export_pb2.ExportDatasetResponse]:
-        if request.format not in FORMAT_NAMES:
-            raise bad_field("format", f"unknown format {request.format}")
-        if not 0 <= request.rows_per_chunk <= MAX_ROWS_PER_CHUNK:
-            raise bad_field(
-                "rows_per_chunk",
-                f"must be 0..{MAX_ROWS_PER_CHUNK} (0 means {DEFAULT_ROWS_PER_CHUNK})",
-            )
-        if len(request.system_instruction) > MAX_SYSTEM_CHARS:
-            raise bad_field(
-                "system_instruction", f"must be at most {MAX_SYSTEM_CHARS:,} characters"
-            )
-        fmt = FORMAT_NAMES[request.format]
+        fmt, per_chunk = _check(request)
         split = split_filter(request.split)
-        ds = await self._datasets.resolve(request.dataset, "dataset")
-        per_chunk = request.rows_per_chunk or DEFAULT_ROWS_PER_CHUNK
-
-        digest = hashlib.sha256()
-        rows = size = 0
-        after = -1
+        ds = await resolve_dataset(self._store, request.dataset, "dataset")
         avg_chars = max(1, int(ds.stats.get("avg_chars", 1)))
         page_rows = max(16, min(MAX_PAGE_ROWS, PAGE_CHAR_BUDGET // avg_chars))
 
-        def next_page(after: int) -> asyncio.Future[tuple[int, list[bytes]]]:
-            return asyncio.ensure_future(
-                asyncio.to_thread(
-                    self._render_page,
-                    ds.seq,
-                    split,
-                    after,
-                    fmt,
-                    request.system_instruction,
-                    page_rows,
-                )
+        def read(after: int) -> tuple[int, list[bytes]]:
+            after, rows = self._store.export_page(
+                ds.seq, split, after, page_rows, meta=fmt in NEEDS_META
             )
+            return after, render_lines(fmt, rows, request.system_instruction)
 
-        # Pages are read and rendered in a worker thread while the previous one
-        # is being sent: memory stays bounded by two pages, and a client that
-        # cancels or misses its deadline stops the loop at the next yield.
-        page = next_page(after)
-        try:
-            while True:
-                after, lines = await page
-                if not lines:
-                    break
-                page = next_page(after)
-                for start in range(0, len(lines), per_chunk):
-                    batch = lines[start : start + per_chunk]
-                    data = b"".join(batch)
-                    digest.update(data)
-                    rows += len(batch)
-                    size += len(data)
-                    for message in _chunks(data, len(batch)):
-                        yield message
-        finally:
-            page.cancel()
-        yield export_pb2.ExportDatasetResponse(
-            summary=export_pb2.ExportSummary(
-                row_count=rows, byte_count=size, sha256=digest.hexdigest()
-            )
-        )
+        async for message in _stream(read, per_chunk, request.start_row, fmt):
+            yield message
+
+    async def ExportTraces(
+        self, request: export_pb2.ExportTracesRequest, context: Any
+    ) -> AsyncIterator[export_pb2.ExportDatasetResponse]:
+        fmt, per_chunk = _check(request)
+        names = list(request.names)
+        if not 0 < len(names) <= MAX_TRACE_NAMES:
+            raise bad_field("names", f"give 1..{MAX_TRACE_NAMES:,} trace names")
+        ids, bad = [], []
+        for n, name in enumerate(names):
+            try:
+                ids.append(parse_uuid_name(name, "traces", f"names[{n}]"))
+            except ApiError as exc:
+                bad += exc.violations
+        if bad:
+            raise invalid_argument(bad)
+        missing = await asyncio.to_thread(self._traces.missing, ids)
+        if missing:
+            raise _unknown_traces(missing)
+
+        def read(after: int) -> tuple[int, list[bytes]]:
+            chunk = ids[after + 1 : after + 1 + TRACE_PAGE]
+            found = self._traces.export_rows(chunk, meta=fmt in NEEDS_META)
+            if len(found) < len(set(chunk)):  # deleted since the check
+                raise _unknown_traces([t for t in chunk if t not in found])
+            rows: list[ExportRow] = [found[t] for t in chunk]
+            return after + len(chunk), render_lines(fmt, rows, request.system_instruction)
+
+        async for message in _stream(read, per_chunk, request.start_row, fmt):
+            yield message
 
     async def GetTrainingManifest(
         self, request: export_pb2.GetTrainingManifestRequest, context: Any
     ) -> export_pb2.GetTrainingManifestResponse:
-        ds = await self._datasets.resolve(request.dataset, "dataset")
-        overrides = hyperparams.parse_overrides(dict(request.hyperparameters))
-        preset = request.model or hyperparams.DEFAULT_PRESET
-        known = PRESETS.get(preset)
-        training = hyperparams.resolve(overrides, defaults=known.hyperparameters if known else None)
+        ds = await resolve_dataset(self._store, request.dataset, "dataset")
+        overrides = Hyperparameters.parse_overrides(request.hyperparameters)
+        preset = request.model or DEFAULT_PRESET
+        training = dataclasses.asdict(Hyperparameters.resolve(overrides, preset=preset))
         manifest = {
             "apiVersion": "tunixrt.v1",
             "kind": "TunixSftRun",
@@ -144,6 +186,18 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
         return export_pb2.GetTrainingManifestResponse(
             yaml=yaml.safe_dump(manifest, sort_keys=False)
         )
+
+
+def _unknown_traces(trace_ids: list[str]) -> ApiError:
+    named = ", ".join(f"traces/{t}" for t in trace_ids[:MAX_MISSING_NAMED])
+    more = len(trace_ids) - MAX_MISSING_NAMED
+    return ApiError(
+        grpc.StatusCode.NOT_FOUND,
+        f"{len(trace_ids)} trace(s) do not exist: {named}{f' and {more} more' if more > 0 else ''}",
+        "TRACE_NOT_FOUND",
+        violations=[FieldViolation("names", f"traces/{t} does not exist") for t in trace_ids],
+        resource=("trace", f"traces/{trace_ids[0]}"),
+    )
 
 
 def _chunks(data: bytes, row_count: int) -> list[export_pb2.ExportDatasetResponse]:

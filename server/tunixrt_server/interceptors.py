@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 
+from . import metrics, nul_check
 from .auth import Authorizer
-from .errors import ApiError, bad_field
+from .errors import ApiError, FieldViolation, bad_field, invalid_argument
+from .storage.db import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     return deserialize
 
 
-def _checked(request: Any) -> Any:
+def _decoded(request: Any) -> Any:
     if isinstance(request, _Undecodable):
         raise bad_field(
             "request",
@@ -51,12 +55,51 @@ def _checked(request: Any) -> Any:
     return request
 
 
+def _checked(request: Any) -> Any:
+    """A single request message: decodable, and no NUL in any string. (A stream's
+    items, ImportTraces' traces, are judged one by one in validation.py.)"""
+    request = _decoded(request)
+    if isinstance(request, Message):
+        nul = nul_check.message_paths(request)
+        if nul:
+            raise invalid_argument(
+                [FieldViolation(path, nul_check.RULE) for path in nul], reason="NUL_CHARACTER"
+            )
+    return request
+
+
 async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     async for request in requests:
-        yield _checked(request)
+        yield _decoded(request)
+
+
+def _code(exc: BaseException) -> grpc.StatusCode:
+    """The status an exception ends its call with."""
+    if isinstance(exc, asyncio.CancelledError | GeneratorExit):  # the client went away
+        return grpc.StatusCode.CANCELLED
+    if isinstance(exc, ApiError):
+        return exc.code
+    if disk_full(exc):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+    return grpc.StatusCode.INTERNAL
+
+
+def _observe(method: str, code: grpc.StatusCode, started: float) -> None:
+    metrics.RPCS.labels(method, code.name).inc()
+    metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
+    if disk_full(exc):
+        log.error(
+            "%s: the disk is full (%s); reads go on, writes fail until space is freed", method, exc
+        )
+        exc = ApiError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "the server's disk is full: this request's write was rolled back (ImportTraces "
+            "keeps the batches acknowledged before it); free space on the server and retry",
+            "DISK_FULL",
+        )
     if isinstance(exc, ApiError):
         status = exc.to_status()
         await context.abort(status.code, status.details, status.trailing_metadata)
@@ -78,14 +121,18 @@ def _wrap_unary(
     streaming_request: bool = False,
 ) -> Callable[[Any, Any], Awaitable[Any]]:
     async def behavior(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        started, code = time.perf_counter(), grpc.StatusCode.OK
         try:
             auth.check(method, context.invocation_metadata())
             request = _checked_stream(request) if streaming_request else _checked(request)
             return await inner(request, context)
-        except Exception as exc:
-            if _passthrough(exc):
+        except BaseException as exc:
+            code = _code(exc)
+            if _passthrough(exc) or not isinstance(exc, Exception):
                 raise
             await _abort(context, exc, method)
+        finally:
+            _observe(method, code, started)
 
     return behavior
 
@@ -99,6 +146,9 @@ def _wrap_stream(
     async def behavior(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[Any]:
+        started, code = time.perf_counter(), grpc.StatusCode.OK
+        streams = metrics.OPEN_STREAMS.labels(method)
+        streams.inc()
         try:
             auth.check(method, context.invocation_metadata())
             stream = inner(_checked(request), context)
@@ -117,11 +167,16 @@ def _wrap_stream(
                     return
                 yield response
         except TimeoutError:
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
             await _abort(context, _stream_too_long(method, max_stream_s), method)
-        except Exception as exc:
-            if _passthrough(exc):
+        except BaseException as exc:
+            code = _code(exc)
+            if _passthrough(exc) or not isinstance(exc, Exception):
                 raise
             await _abort(context, exc, method)
+        finally:
+            streams.dec()
+            _observe(method, code, started)
 
     return behavior
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import orjson
 
@@ -11,6 +14,7 @@ from .errors import bad_field
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000
+T = TypeVar("T")
 
 
 def page_size(
@@ -46,3 +50,23 @@ def decode_token(token: str, query: str) -> int | None:
             "belongs to a request with other parameters (filter); start again without a token",
         )
     return cursor
+
+
+async def paginate(
+    fetch: Callable[[int, int | None], Sequence[T]],
+    cursor_of: Callable[[T], int],
+    *,
+    requested_size: int,
+    page_token: str,
+    query: str,
+    default: int = DEFAULT_PAGE_SIZE,
+    maximum: int = MAX_PAGE_SIZE,
+) -> tuple[Sequence[T], str]:
+    """One page of a List RPC and the token for the next. `fetch(limit, cursor)` reads
+    in a worker thread; one row more than the page tells whether another page
+    exists without a COUNT."""
+    size = page_size(requested_size, default=default, maximum=maximum)
+    cursor = decode_token(page_token, query)
+    rows = await asyncio.to_thread(fetch, size + 1, cursor)
+    page = rows[:size]
+    return page, encode_token(cursor_of(page[-1]), query) if len(rows) > size else ""

@@ -1,6 +1,6 @@
 """Export row formats. Pure functions of a trace; the training worker uses the same ones.
 
-tunix_sft is byte-for-byte the tunix-rt rendering:
+tunix_sft is byte-for-byte the tunix-rt rendering (docs/contract.md):
 
     <start_of_turn>user\\n{prompt}<end_of_turn>\\n<start_of_turn>model\\n
     Reasoning:\\n1. {step}\\n2. {step}\\nAnswer: {final_answer}<end_of_turn>
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -50,9 +50,18 @@ def tunix_sft_text(
     )
 
 
-# An export row is (id, trace_version, prompt, final_answer, steps_json, meta,
-# create_time_us) straight from storage: no per-row objects on the hot path.
-Row = tuple[str, str, str, str, str, Any, int]
+class ExportRow(NamedTuple):
+    """A trace as export reads it: straight from storage, steps still JSON text."""
+
+    id: str
+    trace_version: str
+    prompt: str
+    final_answer: str
+    steps_json: str
+    meta: Any  # None when the format does not show it (never decoded)
+    create_time_us: int
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -60,50 +69,81 @@ def rfc3339(micros: int) -> str:
     return (_EPOCH + timedelta(microseconds=micros)).isoformat().replace("+00:00", "Z")
 
 
-def _trace_row(row: Row, system: str) -> dict[str, Any]:
-    trace_id, version, prompt, answer, steps_json, meta, create_us = row
+def _tunix_rt_metadata(row: ExportRow, **extra: str) -> dict[str, Any]:
+    # As tunix-rt writes it: Python's isoformat of an aware UTC time, then the meta.
+    created = (_EPOCH + timedelta(microseconds=row.create_time_us)).isoformat()
+    return {"created_at": created, "trace_version": row.trace_version, **extra, **row.meta}
+
+
+def _trace_row(row: ExportRow, system: str) -> dict[str, Any]:
     return {
-        "id": trace_id,
-        "trace_version": version,
-        "prompt": prompt,
-        "final_answer": answer,
-        "steps": orjson.loads(steps_json),
-        "meta": meta,
-        "create_time": rfc3339(create_us),
+        "id": row.id,
+        "trace_version": row.trace_version,
+        "prompt": row.prompt,
+        "final_answer": row.final_answer,
+        "steps": orjson.loads(row.steps_json),
+        "meta": row.meta,
+        "create_time": rfc3339(row.create_time_us),
     }
 
 
-def _sft_row(row: Row, system: str) -> dict[str, Any]:
-    return {"id": row[0], "text": tunix_sft_text(row[2], orjson.loads(row[4]), row[3], system)}
+def _sft_row(row: ExportRow, system: str) -> dict[str, Any]:
+    steps = orjson.loads(row.steps_json)
+    return {"id": row.id, "text": tunix_sft_text(row.prompt, steps, row.final_answer, system)}
 
 
-def _messages_row(row: Row, system: str) -> dict[str, Any]:
+def _messages_row(row: ExportRow, system: str) -> dict[str, Any]:
     messages = [{"role": "system", "content": system}] if system else []
     messages += [
-        {"role": "user", "content": row[2]},
-        {"role": "assistant", "content": model_text(orjson.loads(row[4]), row[3])},
+        {"role": "user", "content": row.prompt},
+        {
+            "role": "assistant",
+            "content": model_text(orjson.loads(row.steps_json), row.final_answer),
+        },
     ]
-    return {"id": row[0], "messages": messages}
+    return {"id": row.id, "messages": messages}
 
 
-def _prompt_completion_row(row: Row, system: str) -> dict[str, Any]:
+def _prompt_completion_row(row: ExportRow, system: str) -> dict[str, Any]:
     return {
-        "id": row[0],
-        "prompt": prompt_turns(row[2], system),
-        "completion": completion_turn(orjson.loads(row[4]), row[3]),
+        "id": row.id,
+        "prompt": prompt_turns(row.prompt, system),
+        "completion": completion_turn(orjson.loads(row.steps_json), row.final_answer),
     }
 
 
-FORMATS: dict[str, Callable[[Row, str], dict[str, Any]]] = {
+def _tunix_rt_trace_row(row: ExportRow, system: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "prompts": row.prompt,
+        "trace_steps": [step["content"] for step in orjson.loads(row.steps_json)],
+        "final_answer": row.final_answer,
+        "metadata": _tunix_rt_metadata(row),
+    }
+
+
+def _tunix_rt_sft_row(row: ExportRow, system: str) -> dict[str, Any]:
+    steps = orjson.loads(row.steps_json)
+    return {
+        "id": row.id,
+        "prompts": tunix_sft_text(row.prompt, steps, row.final_answer, system),
+        "final_answer": row.final_answer,
+        "metadata": _tunix_rt_metadata(row, format="tunix_sft"),
+    }
+
+
+FORMATS: dict[str, Callable[[ExportRow, str], dict[str, Any]]] = {
     "trace": _trace_row,
     "tunix_sft": _sft_row,
     "messages": _messages_row,
     "prompt_completion": _prompt_completion_row,
+    "tunix_rt_trace": _tunix_rt_trace_row,
+    "tunix_rt_sft": _tunix_rt_sft_row,
 }
-# Only the trace format shows meta; the others skip decoding it.
-NEEDS_META = {"trace"}
+# Only these formats show meta; the others skip decoding it.
+NEEDS_META = {"trace", "tunix_rt_trace", "tunix_rt_sft"}
 
 
-def render_lines(fmt: str, rows: Sequence[Row], system: str = "") -> list[bytes]:
+def render_lines(fmt: str, rows: Sequence[ExportRow], system: str = "") -> list[bytes]:
     render, dumps = FORMATS[fmt], orjson.dumps
     return [dumps(render(row, system)) + b"\n" for row in rows]

@@ -11,10 +11,19 @@ _SPACE = re.compile(r"\s+")
 SAMPLES_KEPT = 10
 
 
+ANSWER = "Answer:"
+
+
 def extract_answer(text: str) -> str:
     """The rest of the line after the first "Answer:", trimmed ("" if absent)."""
-    _, found, rest = text.partition("Answer:")
+    _, found, rest = text.partition(ANSWER)
     return rest.split("\n", 1)[0].strip() if found else ""
+
+
+def unfinished(text: str) -> bool:
+    """No answer at all: the output ran out of tokens (or stopped) before "Answer:".
+    Counted apart from wrong answers, so a budget that is too small shows as such."""
+    return ANSWER not in text
 
 
 def normalize(answer: str) -> str:
@@ -33,16 +42,20 @@ def score(examples: Sequence[Example], outputs: Sequence[str]) -> dict[str, Any]
     """An Evaluation message's fields (without split, step and create_time)."""
     per_category: dict[str, dict[str, Any]] = {}
     samples: list[dict[str, Any]] = []
-    correct_total = 0
+    correct_total = unfinished_total = 0
     for example, output in zip(examples, outputs, strict=True):
         predicted = extract_answer(output)
         correct = normalize(predicted) == normalize(example.expected)
+        cut = unfinished(output)
         correct_total += correct
+        unfinished_total += cut
         bucket = per_category.setdefault(
-            example.category or "(none)", {"example_count": 0, "correct_count": 0}
+            example.category or "(none)",
+            {"example_count": 0, "correct_count": 0, "unfinished_count": 0},
         )
         bucket["example_count"] += 1
         bucket["correct_count"] += correct
+        bucket["unfinished_count"] += cut
         if len(samples) < SAMPLES_KEPT:
             samples.append(
                 {
@@ -51,6 +64,7 @@ def score(examples: Sequence[Example], outputs: Sequence[str]) -> dict[str, Any]
                     "predicted_answer": predicted,
                     "output": output,
                     "correct": correct,
+                    "unfinished": cut,
                 }
             )
     for bucket in per_category.values():
@@ -59,6 +73,7 @@ def score(examples: Sequence[Example], outputs: Sequence[str]) -> dict[str, Any]
     return {
         "example_count": n,
         "correct_count": correct_total,
+        "unfinished_count": unfinished_total,
         "accuracy": correct_total / n if n else 0.0,
         "per_category": per_category,
         "samples": samples,

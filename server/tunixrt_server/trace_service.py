@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-import orjson
-from google.protobuf import empty_pb2, struct_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 
 from tunixrt.v1 import trace_pb2, trace_pb2_grpc
 
+from . import metrics
+from .convert import trace_to_proto
 from .errors import (
     ApiError,
     FieldViolation,
@@ -22,8 +23,8 @@ from .errors import (
 )
 from .filters import parse_filter
 from .names import check_request_id, parse_uuid_name
-from .pagination import decode_token, encode_token, page_size
-from .storage.traces import StoredTrace, TraceStore
+from .pagination import paginate
+from .storage.traces import TraceStore
 from .storage.usage import TraceInUse
 from .validation import (
     NewTrace,
@@ -37,22 +38,6 @@ MAX_BATCH_TRACES = 10_000
 MAX_REPORTED_ERRORS = 1_000
 
 Context = grpc.aio.ServicerContext[Any, Any]
-
-
-def trace_to_proto(stored: StoredTrace) -> trace_pb2.Trace:
-    meta = struct_pb2.Struct()
-    meta.update(stored.meta)
-    create_time = timestamp_pb2.Timestamp()
-    create_time.FromMicroseconds(stored.create_time_us)
-    return trace_pb2.Trace(
-        name=f"traces/{stored.id}",
-        trace_version=stored.trace_version,
-        prompt=stored.prompt,
-        final_answer=stored.final_answer,
-        steps=[trace_pb2.TraceStep(**s) for s in orjson.loads(stored.steps_json)],
-        meta=meta,
-        create_time=create_time,
-    )
 
 
 def _prefixed(exc: TraceInvalid, prefix: str) -> list[FieldViolation]:
@@ -73,7 +58,9 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
             new = trace_from_proto(request.trace)
         except TraceInvalid as exc:
             raise invalid_argument(_prefixed(exc, "trace"), reason="INVALID_TRACE") from None
-        stored = await asyncio.to_thread(self._store.create, new, request_id)
+        stored, created = await asyncio.to_thread(self._store.create, new, request_id)
+        if created:
+            metrics.TRACES_STORED.inc()
         return trace_to_proto(stored)
 
     async def GetTrace(
@@ -88,13 +75,14 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
     async def ListTraces(
         self, request: trace_pb2.ListTracesRequest, context: Context
     ) -> trace_pb2.ListTracesResponse:
-        size = page_size(request.page_size)
         conditions = parse_filter(request.filter)
-        cursor = decode_token(request.page_token, request.filter)
-        # One extra row tells whether another page exists without a COUNT.
-        rows = await asyncio.to_thread(self._store.page, conditions, size + 1, cursor)
-        page = rows[:size]
-        token = encode_token(page[-1].seq, request.filter) if len(rows) > size else ""
+        page, token = await paginate(
+            lambda limit, cursor: self._store.page(conditions, limit, cursor),
+            lambda trace: trace.seq,
+            requested_size=request.page_size,
+            page_token=request.page_token,
+            query=request.filter,
+        )
         return trace_pb2.ListTracesResponse(
             traces=[trace_to_proto(t) for t in page], next_page_token=token
         )
@@ -161,9 +149,11 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         async def settle() -> None:
             nonlocal pending
             if pending is not None:
-                result.accepted_count += await pending
-                result.accepted_batch_count += 1
+                stored = await pending
                 pending = None
+                metrics.TRACES_STORED.inc(stored)
+                result.accepted_count += stored
+                result.accepted_batch_count += 1
 
         try:
             async for request in request_iterator:
@@ -173,6 +163,7 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                 seen += count
                 batch_index += 1
                 if errors:
+                    metrics.TRACES_REJECTED.inc(count)
                     result.rejected_count += count
                     result.rejected_batch_count += 1
                     room = MAX_REPORTED_ERRORS - len(result.errors)
@@ -193,5 +184,5 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
             if pending is not None:
                 # The client went away mid-insert: let the transaction finish
                 # (it is whole either way) before the handler unwinds.
-                await asyncio.shield(pending)
+                metrics.TRACES_STORED.inc(await asyncio.shield(pending))
         return result

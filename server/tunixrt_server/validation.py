@@ -1,4 +1,4 @@
-"""Trace validation: the limits of DESIGN.md, for JSON lines and typed protos alike.
+"""Trace validation: the limits of docs/contract.md, for JSON lines and typed protos alike.
 
 Both paths normalise to NewTrace, so the rules live in one place and a trace
 stored from JSONL is byte-for-byte what the same trace sent as a proto stores.
@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 
-from tunixrt.convert import whole_numbers_as_int
 from tunixrt.v1 import trace_pb2
 
+from .convert import whole_numbers_as_int
 from .errors import FieldViolation
+from .nul_check import NUL, RULE, json_paths
 
 MAX_TEXT_CHARS = 50_000
 MAX_STEPS = 1_000
@@ -94,6 +95,8 @@ def _check_text(
         out.append(
             FieldViolation(field, f"must be 1..{max_chars:,} characters, got {len(value):,}")
         )
+    if NUL in value:
+        out.append(FieldViolation(field, RULE))
     return value
 
 
@@ -144,18 +147,24 @@ def _check_meta(out: list[FieldViolation], raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict):
         out.append(FieldViolation("meta", f"must be an object, got {_type_name(raw)}"))
         return {}
-    size = len(orjson.dumps(raw))
-    if size > MAX_META_BYTES:
+    encoded = orjson.dumps(raw)
+    if len(encoded) > MAX_META_BYTES:
         out.append(
             FieldViolation(
-                "meta", f"must be at most {MAX_META_BYTES:,} bytes of JSON, got {size:,}"
+                "meta", f"must be at most {MAX_META_BYTES:,} bytes of JSON, got {len(encoded):,}"
             )
         )
+    if _ESCAPED_NUL in encoded:
+        out += [FieldViolation(path, RULE) for path in json_paths(raw, "meta")]
     return raw
 
 
+# How JSON writes U+0000; no JSON text holds a raw NUL byte.
+_ESCAPED_NUL = b"\\u0000"
+
+
 def _is_text(value: object, max_chars: int) -> bool:
-    return type(value) is str and 0 < len(value) <= max_chars
+    return type(value) is str and 0 < len(value) <= max_chars and NUL not in value
 
 
 def _clean_steps(steps: object) -> bool:
@@ -198,7 +207,7 @@ def _fast_trace(doc: object) -> NewTrace | None:
         return None
     meta = meta or {}
     meta_json = orjson.dumps(meta)
-    if len(meta_json) > MAX_META_BYTES:
+    if len(meta_json) > MAX_META_BYTES or _ESCAPED_NUL in meta_json:
         return None
     return NewTrace(version, prompt, answer, steps or [], meta, meta_json)  # type: ignore[arg-type]
 

@@ -42,6 +42,17 @@ class _ExportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExportFo
     """{"id", "prompt", "completion"}, the Gemma turns split so training can
     mask the prompt.
     """
+    EXPORT_FORMAT_TUNIX_RT_TRACE: _ExportFormat.ValueType  # 5
+    """The tunix-rt project's own trace rows, so its users' scripts read this
+    export unchanged: {"id", "prompts" (the prompt), "trace_steps" (step
+    contents), "final_answer", "metadata": {"created_at", "trace_version",
+    ...meta}}.
+    """
+    EXPORT_FORMAT_TUNIX_RT_SFT: _ExportFormat.ValueType  # 6
+    """The tunix-rt project's own tunix_sft rows: {"id", "prompts" (the
+    rendered Gemma text), "final_answer", "metadata": {"created_at",
+    "trace_version", "format": "tunix_sft", ...meta}}.
+    """
 
 class ExportFormat(_ExportFormat, metaclass=_ExportFormatEnumTypeWrapper):
     """The shape of each exported JSONL row."""
@@ -62,6 +73,17 @@ EXPORT_FORMAT_PROMPT_COMPLETION: ExportFormat.ValueType  # 4
 """{"id", "prompt", "completion"}, the Gemma turns split so training can
 mask the prompt.
 """
+EXPORT_FORMAT_TUNIX_RT_TRACE: ExportFormat.ValueType  # 5
+"""The tunix-rt project's own trace rows, so its users' scripts read this
+export unchanged: {"id", "prompts" (the prompt), "trace_steps" (step
+contents), "final_answer", "metadata": {"created_at", "trace_version",
+...meta}}.
+"""
+EXPORT_FORMAT_TUNIX_RT_SFT: ExportFormat.ValueType  # 6
+"""The tunix-rt project's own tunix_sft rows: {"id", "prompts" (the
+rendered Gemma text), "final_answer", "metadata": {"created_at",
+"trace_version", "format": "tunix_sft", ...meta}}.
+"""
 Global___ExportFormat: _TypeAlias = ExportFormat  # noqa: Y015
 
 @_typing.final
@@ -75,6 +97,7 @@ class ExportDatasetRequest(_message.Message):
     SPLIT_FIELD_NUMBER: _builtins.int
     SYSTEM_INSTRUCTION_FIELD_NUMBER: _builtins.int
     ROWS_PER_CHUNK_FIELD_NUMBER: _builtins.int
+    START_ROW_FIELD_NUMBER: _builtins.int
     dataset: _builtins.str
     """`datasets/{dataset_key}`; a bare key is accepted too."""
     format: Global___ExportFormat.ValueType
@@ -89,6 +112,11 @@ class ExportDatasetRequest(_message.Message):
     """Rows per chunk, 0 means 256, at most 4,096. Chunks also stop growing at
     1 MiB.
     """
+    start_row: _builtins.int
+    """Rows to skip, to continue an interrupted export: the stream starts at
+    this row, and the summary still counts and hashes the whole export, so a
+    client that kept the first rows can verify the whole file.
+    """
     def __init__(
         self,
         *,
@@ -97,14 +125,57 @@ class ExportDatasetRequest(_message.Message):
         split: _dataset_pb2.DatasetSplit.ValueType = ...,
         system_instruction: _builtins.str = ...,
         rows_per_chunk: _builtins.int = ...,
+        start_row: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "format", b"format", "rows_per_chunk", b"rows_per_chunk", "split", b"split", "system_instruction", b"system_instruction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "format", b"format", "rows_per_chunk", b"rows_per_chunk", "split", b"split", "start_row", b"start_row", "system_instruction", b"system_instruction"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportDatasetRequest: _TypeAlias = ExportDatasetRequest  # noqa: Y015
+
+@_typing.final
+class ExportTracesRequest(_message.Message):
+    """Request for ExportService.ExportTraces."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMES_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    SYSTEM_INSTRUCTION_FIELD_NUMBER: _builtins.int
+    ROWS_PER_CHUNK_FIELD_NUMBER: _builtins.int
+    START_ROW_FIELD_NUMBER: _builtins.int
+    format: Global___ExportFormat.ValueType
+    """Row format."""
+    system_instruction: _builtins.str
+    """Optional system instruction, as for ExportDataset."""
+    rows_per_chunk: _builtins.int
+    """Rows per chunk, as for ExportDataset."""
+    start_row: _builtins.int
+    """Rows to skip, as for ExportDataset."""
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """1..10,000 `traces/{uuid}` names (bare uuids too), exported in this order;
+        a name given twice is exported twice.
+        """
+
+    def __init__(
+        self,
+        *,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+        format: Global___ExportFormat.ValueType = ...,
+        system_instruction: _builtins.str = ...,
+        rows_per_chunk: _builtins.int = ...,
+        start_row: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "names", b"names", "rows_per_chunk", b"rows_per_chunk", "start_row", b"start_row", "system_instruction", b"system_instruction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportTracesRequest: _TypeAlias = ExportTracesRequest  # noqa: Y015
 
 @_typing.final
 class ExportChunk(_message.Message):

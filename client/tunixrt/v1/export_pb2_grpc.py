@@ -40,6 +40,11 @@ class ExportServiceStub:
                 request_serializer=tunixrt_dot_v1_dot_export__pb2.ExportDatasetRequest.SerializeToString,
                 response_deserializer=tunixrt_dot_v1_dot_export__pb2.ExportDatasetResponse.FromString,
                 _registered_method=True)
+        self.ExportTraces = channel.unary_stream(
+                '/tunixrt.v1.ExportService/ExportTraces',
+                request_serializer=tunixrt_dot_v1_dot_export__pb2.ExportTracesRequest.SerializeToString,
+                response_deserializer=tunixrt_dot_v1_dot_export__pb2.ExportDatasetResponse.FromString,
+                _registered_method=True)
         self.GetTrainingManifest = channel.unary_unary(
                 '/tunixrt.v1.ExportService/GetTrainingManifest',
                 request_serializer=tunixrt_dot_v1_dot_export__pb2.GetTrainingManifestRequest.SerializeToString,
@@ -59,6 +64,15 @@ class ExportServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportTraces(self, request, context):
+        """Streams explicitly listed traces, without building a dataset: the same
+        formats, chunks and summary as ExportDataset, rows in the order given.
+        Unknown traces are NOT_FOUND, naming them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetTrainingManifest(self, request, context):
         """Returns the YAML a Tunix SFT run reads for a dataset.
         """
@@ -72,6 +86,11 @@ def add_ExportServiceServicer_to_server(servicer, server):
             'ExportDataset': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportDataset,
                     request_deserializer=tunixrt_dot_v1_dot_export__pb2.ExportDatasetRequest.FromString,
+                    response_serializer=tunixrt_dot_v1_dot_export__pb2.ExportDatasetResponse.SerializeToString,
+            ),
+            'ExportTraces': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportTraces,
+                    request_deserializer=tunixrt_dot_v1_dot_export__pb2.ExportTracesRequest.FromString,
                     response_serializer=tunixrt_dot_v1_dot_export__pb2.ExportDatasetResponse.SerializeToString,
             ),
             'GetTrainingManifest': grpc.unary_unary_rpc_method_handler(
@@ -107,6 +126,33 @@ class ExportService:
             target,
             '/tunixrt.v1.ExportService/ExportDataset',
             tunixrt_dot_v1_dot_export__pb2.ExportDatasetRequest.SerializeToString,
+            tunixrt_dot_v1_dot_export__pb2.ExportDatasetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportTraces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tunixrt.v1.ExportService/ExportTraces',
+            tunixrt_dot_v1_dot_export__pb2.ExportTracesRequest.SerializeToString,
             tunixrt_dot_v1_dot_export__pb2.ExportDatasetResponse.FromString,
             options,
             channel_credentials,

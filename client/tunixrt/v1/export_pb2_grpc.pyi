@@ -37,6 +37,11 @@ class ExportServiceStub:
     """Streams a dataset's rows in manifest order: many rows per message, then
     one summary message with the row count and SHA-256.
     """
+    ExportTraces: _grpc.UnaryStreamMultiCallable[_export_pb2.ExportTracesRequest, _export_pb2.ExportDatasetResponse]
+    """Streams explicitly listed traces, without building a dataset: the same
+    formats, chunks and summary as ExportDataset, rows in the order given.
+    Unknown traces are NOT_FOUND, naming them.
+    """
     GetTrainingManifest: _grpc.UnaryUnaryMultiCallable[_export_pb2.GetTrainingManifestRequest, _export_pb2.GetTrainingManifestResponse]
     """Returns the YAML a Tunix SFT run reads for a dataset."""
 
@@ -48,6 +53,11 @@ class ExportServiceAsyncStub(ExportServiceStub):
     ExportDataset: _aio.UnaryStreamMultiCallable[_export_pb2.ExportDatasetRequest, _export_pb2.ExportDatasetResponse]  # type: ignore[assignment]
     """Streams a dataset's rows in manifest order: many rows per message, then
     one summary message with the row count and SHA-256.
+    """
+    ExportTraces: _aio.UnaryStreamMultiCallable[_export_pb2.ExportTracesRequest, _export_pb2.ExportDatasetResponse]  # type: ignore[assignment]
+    """Streams explicitly listed traces, without building a dataset: the same
+    formats, chunks and summary as ExportDataset, rows in the order given.
+    Unknown traces are NOT_FOUND, naming them.
     """
     GetTrainingManifest: _aio.UnaryUnaryMultiCallable[_export_pb2.GetTrainingManifestRequest, _export_pb2.GetTrainingManifestResponse]  # type: ignore[assignment]
     """Returns the YAML a Tunix SFT run reads for a dataset."""
@@ -63,6 +73,17 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_export_pb2.ExportDatasetResponse], _abc.AsyncIterator[_export_pb2.ExportDatasetResponse]]:
         """Streams a dataset's rows in manifest order: many rows per message, then
         one summary message with the row count and SHA-256.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportTraces(
+        self,
+        request: _export_pb2.ExportTracesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_export_pb2.ExportDatasetResponse], _abc.AsyncIterator[_export_pb2.ExportDatasetResponse]]:
+        """Streams explicitly listed traces, without building a dataset: the same
+        formats, chunks and summary as ExportDataset, rows in the order given.
+        Unknown traces are NOT_FOUND, naming them.
         """
 
     @_abc_1.abstractmethod

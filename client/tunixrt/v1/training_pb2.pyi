@@ -103,12 +103,19 @@ class Hyperparameters(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     SYSTEM_INSTRUCTION_FIELD_NUMBER: _builtins.int
     WEIGHT_DECAY_FIELD_NUMBER: _builtins.int
+    EVAL_EXAMPLES_FIELD_NUMBER: _builtins.int
+    EARLY_STOPPING_EVALS_FIELD_NUMBER: _builtins.int
     max_steps: _builtins.int
     """Optimiser steps (default 200)."""
     batch_size: _builtins.int
     """Examples per step (default 8)."""
     max_seq_len: _builtins.int
-    """Tokens per example, longer ones are truncated (default 256)."""
+    """Tokens per example (default 0: chosen from the data, the train split's
+    99th-percentile token length rounded up to a multiple of 64 and capped
+    by the preset). A longer example keeps its whole completion and loses the
+    start of its prompt; one whose completion alone does not fit is dropped.
+    The run reports both counts, and its hyperparameters show the value used.
+    """
     learning_rate: _builtins.float
     """Peak learning rate (default: the preset's, 3e-2 for tiny-gemma3, else
     1e-2); linear warm-up, then cosine decay to a tenth.
@@ -116,7 +123,9 @@ class Hyperparameters(_message.Message):
     warmup_steps: _builtins.int
     """Linear warm-up steps (default 10)."""
     eval_every_steps: _builtins.int
-    """Steps between eval-loss measurements (default 25; -1 disables)."""
+    """Steps between evaluations: eval loss, and exact match on a sample of
+    the eval split (default 100; -1 disables).
+    """
     checkpoint_every_steps: _builtins.int
     """Steps between checkpoints (default 50)."""
     seed: _builtins.int
@@ -125,6 +134,15 @@ class Hyperparameters(_message.Message):
     """Optional system instruction prepended to every prompt."""
     weight_decay: _builtins.float
     """AdamW weight decay (default 0.0)."""
+    eval_examples: _builtins.int
+    """Eval-split examples decoded greedily at each evaluation to measure exact
+    match with the current parameters, a fixed seeded sample (default 64;
+    -1 disables exact match during training).
+    """
+    early_stopping_evals: _builtins.int
+    """End the run after this many evaluations without a better exact match
+    (default 0: never stop early).
+    """
     def __init__(
         self,
         *,
@@ -138,10 +156,12 @@ class Hyperparameters(_message.Message):
         seed: _builtins.int = ...,
         system_instruction: _builtins.str = ...,
         weight_decay: _builtins.float = ...,
+        eval_examples: _builtins.int = ...,
+        early_stopping_evals: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "checkpoint_every_steps", b"checkpoint_every_steps", "eval_every_steps", b"eval_every_steps", "learning_rate", b"learning_rate", "max_seq_len", b"max_seq_len", "max_steps", b"max_steps", "seed", b"seed", "system_instruction", b"system_instruction", "warmup_steps", b"warmup_steps", "weight_decay", b"weight_decay"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "checkpoint_every_steps", b"checkpoint_every_steps", "early_stopping_evals", b"early_stopping_evals", "eval_every_steps", b"eval_every_steps", "eval_examples", b"eval_examples", "learning_rate", b"learning_rate", "max_seq_len", b"max_seq_len", "max_steps", b"max_steps", "seed", b"seed", "system_instruction", b"system_instruction", "warmup_steps", b"warmup_steps", "weight_decay", b"weight_decay"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -190,6 +210,10 @@ class RunMetrics(_message.Message):
     INITIAL_EVAL_LOSS_FIELD_NUMBER: _builtins.int
     TOKENS_PER_SECOND_FIELD_NUMBER: _builtins.int
     SECONDS_PER_STEP_FIELD_NUMBER: _builtins.int
+    TRUNCATED_EXAMPLES_FIELD_NUMBER: _builtins.int
+    DROPPED_EXAMPLES_FIELD_NUMBER: _builtins.int
+    EXACT_MATCH_FIELD_NUMBER: _builtins.int
+    BEST_EXACT_MATCH_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     """Steps completed."""
     train_loss: _builtins.float
@@ -204,6 +228,18 @@ class RunMetrics(_message.Message):
     """Mean training throughput in tokens per second."""
     seconds_per_step: _builtins.float
     """Mean seconds per step after the first (compile) step."""
+    truncated_examples: _builtins.int
+    """Train examples longer than max_seq_len whose prompt was cut from the
+    left (their completion is whole).
+    """
+    dropped_examples: _builtins.int
+    """Train examples left out because their completion alone is longer than
+    max_seq_len.
+    """
+    exact_match: _builtins.float
+    """Exact match at the last evaluation (0 when never measured)."""
+    best_exact_match: _builtins.float
+    """Best exact match so far; its checkpoint is kept (best_checkpoint_step)."""
     def __init__(
         self,
         *,
@@ -214,10 +250,14 @@ class RunMetrics(_message.Message):
         initial_eval_loss: _builtins.float = ...,
         tokens_per_second: _builtins.float = ...,
         seconds_per_step: _builtins.float = ...,
+        truncated_examples: _builtins.int = ...,
+        dropped_examples: _builtins.int = ...,
+        exact_match: _builtins.float = ...,
+        best_exact_match: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["eval_loss", b"eval_loss", "initial_eval_loss", b"initial_eval_loss", "initial_train_loss", b"initial_train_loss", "seconds_per_step", b"seconds_per_step", "step", b"step", "tokens_per_second", b"tokens_per_second", "train_loss", b"train_loss"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_exact_match", b"best_exact_match", "dropped_examples", b"dropped_examples", "eval_loss", b"eval_loss", "exact_match", b"exact_match", "initial_eval_loss", b"initial_eval_loss", "initial_train_loss", b"initial_train_loss", "seconds_per_step", b"seconds_per_step", "step", b"step", "tokens_per_second", b"tokens_per_second", "train_loss", b"train_loss", "truncated_examples", b"truncated_examples"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -232,22 +272,28 @@ class CategoryAccuracy(_message.Message):
     EXAMPLE_COUNT_FIELD_NUMBER: _builtins.int
     CORRECT_COUNT_FIELD_NUMBER: _builtins.int
     ACCURACY_FIELD_NUMBER: _builtins.int
+    UNFINISHED_COUNT_FIELD_NUMBER: _builtins.int
     example_count: _builtins.int
     """Examples in the category."""
     correct_count: _builtins.int
     """Exact matches."""
     accuracy: _builtins.float
     """correct_count / example_count."""
+    unfinished_count: _builtins.int
+    """Outputs with no "Answer:" line (they ran out of tokens or stopped
+    early); counted apart from wrong answers.
+    """
     def __init__(
         self,
         *,
         example_count: _builtins.int = ...,
         correct_count: _builtins.int = ...,
         accuracy: _builtins.float = ...,
+        unfinished_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "correct_count", b"correct_count", "example_count", b"example_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "correct_count", b"correct_count", "example_count", b"example_count", "unfinished_count", b"unfinished_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -264,6 +310,7 @@ class EvaluationSample(_message.Message):
     PREDICTED_ANSWER_FIELD_NUMBER: _builtins.int
     OUTPUT_FIELD_NUMBER: _builtins.int
     CORRECT_FIELD_NUMBER: _builtins.int
+    UNFINISHED_FIELD_NUMBER: _builtins.int
     prompt: _builtins.str
     """The prompt."""
     expected_answer: _builtins.str
@@ -274,6 +321,8 @@ class EvaluationSample(_message.Message):
     """The full generated text."""
     correct: _builtins.bool
     """Exact match."""
+    unfinished: _builtins.bool
+    """The output has no "Answer:" line."""
     def __init__(
         self,
         *,
@@ -282,10 +331,11 @@ class EvaluationSample(_message.Message):
         predicted_answer: _builtins.str = ...,
         output: _builtins.str = ...,
         correct: _builtins.bool = ...,
+        unfinished: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct", b"correct", "expected_answer", b"expected_answer", "output", b"output", "predicted_answer", b"predicted_answer", "prompt", b"prompt"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["correct", b"correct", "expected_answer", b"expected_answer", "output", b"output", "predicted_answer", b"predicted_answer", "prompt", b"prompt", "unfinished", b"unfinished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -326,6 +376,8 @@ class Evaluation(_message.Message):
     PER_CATEGORY_FIELD_NUMBER: _builtins.int
     SAMPLES_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UNFINISHED_COUNT_FIELD_NUMBER: _builtins.int
+    MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
     split: _dataset_pb2.DatasetSplit.ValueType
     """The split scored."""
     step: _builtins.int
@@ -336,6 +388,12 @@ class Evaluation(_message.Message):
     """Exact matches."""
     accuracy: _builtins.float
     """correct_count / example_count."""
+    unfinished_count: _builtins.int
+    """Outputs with no "Answer:" line; a budget that is too small shows here,
+    not as wrong answers.
+    """
+    max_new_tokens: _builtins.int
+    """Tokens each answer could use."""
     @_builtins.property
     def per_category(self) -> _containers.MessageMap[_builtins.str, Global___CategoryAccuracy]:
         """By meta.category."""
@@ -359,10 +417,12 @@ class Evaluation(_message.Message):
         per_category: _abc.Mapping[_builtins.str, Global___CategoryAccuracy] | None = ...,
         samples: _abc.Iterable[Global___EvaluationSample] | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        unfinished_count: _builtins.int = ...,
+        max_new_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "correct_count", b"correct_count", "create_time", b"create_time", "example_count", b"example_count", "per_category", b"per_category", "samples", b"samples", "split", b"split", "step", b"step"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "correct_count", b"correct_count", "create_time", b"create_time", "example_count", b"example_count", "max_new_tokens", b"max_new_tokens", "per_category", b"per_category", "samples", b"samples", "split", b"split", "step", b"step", "unfinished_count", b"unfinished_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -409,6 +469,7 @@ class TrainingRun(_message.Message):
     METRICS_FIELD_NUMBER: _builtins.int
     CHECKPOINT_STEP_FIELD_NUMBER: _builtins.int
     EVALUATIONS_FIELD_NUMBER: _builtins.int
+    BEST_CHECKPOINT_STEP_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `trainingRuns/{uuid}`."""
     dataset: _builtins.str
@@ -421,6 +482,10 @@ class TrainingRun(_message.Message):
     """Who created it (the caller's token name, or as given)."""
     checkpoint_step: _builtins.int
     """Step of the newest checkpoint (0: none)."""
+    best_checkpoint_step: _builtins.int
+    """Step of the checkpoint with the best exact match during training (0:
+    none yet). It is kept whatever the checkpoint rotation does.
+    """
     @_builtins.property
     def model(self) -> Global___ModelSpec:
         """The model."""
@@ -475,10 +540,11 @@ class TrainingRun(_message.Message):
         metrics: Global___RunMetrics | None = ...,
         checkpoint_step: _builtins.int = ...,
         evaluations: _abc.Iterable[Global___Evaluation] | None = ...,
+        best_checkpoint_step: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "hyperparameters", b"hyperparameters", "lora", b"lora", "metrics", b"metrics", "model", b"model", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_step", b"checkpoint_step", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "end_time", b"end_time", "evaluations", b"evaluations", "hyperparameters", b"hyperparameters", "labels", b"labels", "lora", b"lora", "metrics", b"metrics", "model", b"model", "name", b"name", "start_time", b"start_time", "state", b"state", "state_message", b"state_message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_checkpoint_step", b"best_checkpoint_step", "checkpoint_step", b"checkpoint_step", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "end_time", b"end_time", "evaluations", b"evaluations", "hyperparameters", b"hyperparameters", "labels", b"labels", "lora", b"lora", "metrics", b"metrics", "model", b"model", "name", b"name", "start_time", b"start_time", "state", b"state", "state_message", b"state_message"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -637,6 +703,28 @@ class ResumeTrainingRunRequest(_message.Message):
 Global___ResumeTrainingRunRequest: _TypeAlias = ResumeTrainingRunRequest  # noqa: Y015
 
 @_typing.final
+class DeleteTrainingRunRequest(_message.Message):
+    """Request for TrainingService.DeleteTrainingRun."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`trainingRuns/{uuid}`; a bare uuid is accepted too."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteTrainingRunRequest: _TypeAlias = DeleteTrainingRunRequest  # noqa: Y015
+
+@_typing.final
 class WatchTrainingRunRequest(_message.Message):
     """Request for TrainingService.WatchTrainingRun."""
 
@@ -708,25 +796,154 @@ Global___StepMetrics: _TypeAlias = StepMetrics  # noqa: Y015
 
 @_typing.final
 class EvalMetrics(_message.Message):
-    """Loss on the eval split."""
+    """An evaluation during training: loss on the eval split, and exact match of
+    greedy answers on a fixed sample of it, decoded with the current parameters.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class PerCategoryEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___CategoryAccuracy: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___CategoryAccuracy | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     EVAL_LOSS_FIELD_NUMBER: _builtins.int
+    EXACT_MATCH_FIELD_NUMBER: _builtins.int
+    EXAMPLE_COUNT_FIELD_NUMBER: _builtins.int
+    CORRECT_COUNT_FIELD_NUMBER: _builtins.int
+    UNFINISHED_COUNT_FIELD_NUMBER: _builtins.int
+    PER_CATEGORY_FIELD_NUMBER: _builtins.int
+    BEST_FIELD_NUMBER: _builtins.int
+    GENERATION_SECONDS_FIELD_NUMBER: _builtins.int
     eval_loss: _builtins.float
     """Mean eval loss."""
+    exact_match: _builtins.float
+    """correct_count / example_count (0 when example_count is 0)."""
+    example_count: _builtins.int
+    """Examples decoded (0: exact match was not measured)."""
+    correct_count: _builtins.int
+    """Exact matches."""
+    unfinished_count: _builtins.int
+    """Outputs with no "Answer:" line."""
+    best: _builtins.bool
+    """A new best exact match: this step's parameters are kept as the best
+    checkpoint.
+    """
+    generation_seconds: _builtins.float
+    """Wall seconds spent decoding."""
+    @_builtins.property
+    def per_category(self) -> _containers.MessageMap[_builtins.str, Global___CategoryAccuracy]:
+        """By meta.category."""
+
     def __init__(
         self,
         *,
         eval_loss: _builtins.float = ...,
+        exact_match: _builtins.float = ...,
+        example_count: _builtins.int = ...,
+        correct_count: _builtins.int = ...,
+        unfinished_count: _builtins.int = ...,
+        per_category: _abc.Mapping[_builtins.str, Global___CategoryAccuracy] | None = ...,
+        best: _builtins.bool = ...,
+        generation_seconds: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["eval_loss", b"eval_loss"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best", b"best", "correct_count", b"correct_count", "eval_loss", b"eval_loss", "exact_match", b"exact_match", "example_count", b"example_count", "generation_seconds", b"generation_seconds", "per_category", b"per_category", "unfinished_count", b"unfinished_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EvalMetrics: _TypeAlias = EvalMetrics  # noqa: Y015
+
+@_typing.final
+class DataPrepared(_message.Message):
+    """How the worker prepared the data, once per attempt before the first step."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_SEQ_LEN_FIELD_NUMBER: _builtins.int
+    MAX_SEQ_LEN_FROM_DATA_FIELD_NUMBER: _builtins.int
+    TRAIN_EXAMPLES_FIELD_NUMBER: _builtins.int
+    EVAL_EXAMPLES_FIELD_NUMBER: _builtins.int
+    TRUNCATED_EXAMPLES_FIELD_NUMBER: _builtins.int
+    DROPPED_EXAMPLES_FIELD_NUMBER: _builtins.int
+    BUCKET_LENGTHS_FIELD_NUMBER: _builtins.int
+    max_seq_len: _builtins.int
+    """Tokens per example used."""
+    max_seq_len_from_data: _builtins.bool
+    """True when max_seq_len was chosen from the data (it was 0 in the request)."""
+    train_examples: _builtins.int
+    """Train examples kept (including truncated ones)."""
+    eval_examples: _builtins.int
+    """Eval examples kept."""
+    truncated_examples: _builtins.int
+    """Train examples whose prompt was cut from the left."""
+    dropped_examples: _builtins.int
+    """Train examples dropped: their completion alone does not fit."""
+    @_builtins.property
+    def bucket_lengths(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The padded lengths batches use (a few fixed shapes, so compiles stay few)."""
+
+    def __init__(
+        self,
+        *,
+        max_seq_len: _builtins.int = ...,
+        max_seq_len_from_data: _builtins.bool = ...,
+        train_examples: _builtins.int = ...,
+        eval_examples: _builtins.int = ...,
+        truncated_examples: _builtins.int = ...,
+        dropped_examples: _builtins.int = ...,
+        bucket_lengths: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_lengths", b"bucket_lengths", "dropped_examples", b"dropped_examples", "eval_examples", b"eval_examples", "max_seq_len", b"max_seq_len", "max_seq_len_from_data", b"max_seq_len_from_data", "train_examples", b"train_examples", "truncated_examples", b"truncated_examples"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DataPrepared: _TypeAlias = DataPrepared  # noqa: Y015
+
+@_typing.final
+class RunWarning(_message.Message):
+    """Something the user should know about a run that does not stop it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Machine-readable, e.g. EXAMPLES_TRUNCATED, EXAMPLES_DROPPED."""
+    message: _builtins.str
+    """What happened and what to do about it."""
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["message", b"message", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RunWarning: _TypeAlias = RunWarning  # noqa: Y015
 
 @_typing.final
 class CheckpointSaved(_message.Message):
@@ -790,6 +1007,8 @@ class TrainingEvent(_message.Message):
     CHECKPOINT_SAVED_FIELD_NUMBER: _builtins.int
     STATE_CHANGE_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
+    DATA_PREPARED_FIELD_NUMBER: _builtins.int
+    WARNING_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Per-run sequence number, 1, 2, 3, ... with no gaps."""
     step: _builtins.int
@@ -818,6 +1037,14 @@ class TrainingEvent(_message.Message):
     def summary(self) -> Global___RunMetrics:
         """Final numbers, sent just before the terminal state change."""
 
+    @_builtins.property
+    def data_prepared(self) -> Global___DataPrepared:
+        """The data was tokenized and bucketed."""
+
+    @_builtins.property
+    def warning(self) -> Global___RunWarning:
+        """A warning, e.g. examples truncated or dropped."""
+
     def __init__(
         self,
         *,
@@ -829,12 +1056,14 @@ class TrainingEvent(_message.Message):
         checkpoint_saved: Global___CheckpointSaved | None = ...,
         state_change: Global___StateChange | None = ...,
         summary: Global___RunMetrics | None = ...,
+        data_prepared: Global___DataPrepared | None = ...,
+        warning: Global___RunWarning | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint_saved", b"checkpoint_saved", "eval_metrics", b"eval_metrics", "event", b"event", "state_change", b"state_change", "step_metrics", b"step_metrics", "summary", b"summary", "time", b"time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint_saved", b"checkpoint_saved", "data_prepared", b"data_prepared", "eval_metrics", b"eval_metrics", "event", b"event", "state_change", b"state_change", "step_metrics", b"step_metrics", "summary", b"summary", "time", b"time", "warning", b"warning"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_saved", b"checkpoint_saved", "eval_metrics", b"eval_metrics", "event", b"event", "sequence", b"sequence", "state_change", b"state_change", "step", b"step", "step_metrics", b"step_metrics", "summary", b"summary", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_saved", b"checkpoint_saved", "data_prepared", b"data_prepared", "eval_metrics", b"eval_metrics", "event", b"event", "sequence", b"sequence", "state_change", b"state_change", "step", b"step", "step_metrics", b"step_metrics", "summary", b"summary", "time", b"time", "warning", b"warning"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["step_metrics", "eval_metrics", "checkpoint_saved", "state_change", "summary"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["step_metrics", "eval_metrics", "checkpoint_saved", "state_change", "summary", "data_prepared", "warning"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -851,6 +1080,7 @@ class GenerateRequest(_message.Message):
     MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
     TEMPERATURE_FIELD_NUMBER: _builtins.int
     SEED_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`trainingRuns/{uuid}`; a bare uuid is accepted too."""
     max_new_tokens: _builtins.int
@@ -859,6 +1089,10 @@ class GenerateRequest(_message.Message):
     """0 (default) is greedy decoding."""
     seed: _builtins.int
     """Sampling seed."""
+    checkpoint: _builtins.str
+    """Which checkpoint: "latest" (default), "best" (best exact match during
+    training), or a step number such as "120".
+    """
     @_builtins.property
     def prompts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """1..64 prompts, each rendered as a Gemma user turn."""
@@ -871,10 +1105,11 @@ class GenerateRequest(_message.Message):
         max_new_tokens: _builtins.int = ...,
         temperature: _builtins.float = ...,
         seed: _builtins.int = ...,
+        checkpoint: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_new_tokens", b"max_new_tokens", "name", b"name", "prompts", b"prompts", "seed", b"seed", "temperature", b"temperature"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "max_new_tokens", b"max_new_tokens", "name", b"name", "prompts", b"prompts", "seed", b"seed", "temperature", b"temperature"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -948,6 +1183,7 @@ class EvaluateRunRequest(_message.Message):
     SPLIT_FIELD_NUMBER: _builtins.int
     MAX_EXAMPLES_FIELD_NUMBER: _builtins.int
     MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`trainingRuns/{uuid}`; a bare uuid is accepted too."""
     split: _dataset_pb2.DatasetSplit.ValueType
@@ -955,7 +1191,11 @@ class EvaluateRunRequest(_message.Message):
     max_examples: _builtins.int
     """Most examples to score (0: all, at most 10,000)."""
     max_new_tokens: _builtins.int
-    """Most tokens to generate per example (default 128)."""
+    """Most tokens to generate per example (default 0: the split's longest
+    reference completion in tokens plus a margin).
+    """
+    checkpoint: _builtins.str
+    """Which checkpoint: "latest" (default), "best", or a step number."""
     def __init__(
         self,
         *,
@@ -963,10 +1203,11 @@ class EvaluateRunRequest(_message.Message):
         split: _dataset_pb2.DatasetSplit.ValueType = ...,
         max_examples: _builtins.int = ...,
         max_new_tokens: _builtins.int = ...,
+        checkpoint: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_examples", b"max_examples", "max_new_tokens", b"max_new_tokens", "name", b"name", "split", b"split"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "max_examples", b"max_examples", "max_new_tokens", b"max_new_tokens", "name", b"name", "split", b"split"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from tunixrt.v1 import training_pb2 as tunixrt_dot_v1_dot_training__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -60,6 +61,11 @@ class TrainingServiceStub:
                 '/tunixrt.v1.TrainingService/ResumeTrainingRun',
                 request_serializer=tunixrt_dot_v1_dot_training__pb2.ResumeTrainingRunRequest.SerializeToString,
                 response_deserializer=tunixrt_dot_v1_dot_training__pb2.TrainingRun.FromString,
+                _registered_method=True)
+        self.DeleteTrainingRun = channel.unary_unary(
+                '/tunixrt.v1.TrainingService/DeleteTrainingRun',
+                request_serializer=tunixrt_dot_v1_dot_training__pb2.DeleteTrainingRunRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
         self.WatchTrainingRun = channel.unary_stream(
                 '/tunixrt.v1.TrainingService/WatchTrainingRun',
@@ -120,6 +126,15 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteTrainingRun(self, request, context):
+        """Deletes an ended run with its events, checkpoints and logs, and frees its
+        inference worker. A queued or running run, or one that another run
+        started from (model.local_path), cannot be deleted: FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchTrainingRun(self, request, context):
         """Streams a run's events: first the stored history from the requested
         point, then live events, until the run ends (after its final summary)
@@ -130,14 +145,15 @@ class TrainingServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Generate(self, request, context):
-        """Samples completions from a run's latest checkpoint.
+        """Samples completions from one of a run's checkpoints (the latest by
+        default, or the best by exact match, or a step).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def EvaluateRun(self, request, context):
-        """Scores a run's latest checkpoint on a split of its dataset by exact
+        """Scores one of a run's checkpoints on a split of its dataset by exact
         match of the text after "Answer:", and stores the result on the run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -171,6 +187,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.ResumeTrainingRun,
                     request_deserializer=tunixrt_dot_v1_dot_training__pb2.ResumeTrainingRunRequest.FromString,
                     response_serializer=tunixrt_dot_v1_dot_training__pb2.TrainingRun.SerializeToString,
+            ),
+            'DeleteTrainingRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTrainingRun,
+                    request_deserializer=tunixrt_dot_v1_dot_training__pb2.DeleteTrainingRunRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
             'WatchTrainingRun': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchTrainingRun,
@@ -325,6 +346,33 @@ class TrainingService:
             '/tunixrt.v1.TrainingService/ResumeTrainingRun',
             tunixrt_dot_v1_dot_training__pb2.ResumeTrainingRunRequest.SerializeToString,
             tunixrt_dot_v1_dot_training__pb2.TrainingRun.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTrainingRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tunixrt.v1.TrainingService/DeleteTrainingRun',
+            tunixrt_dot_v1_dot_training__pb2.DeleteTrainingRunRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from tunixrt.v1 import training_pb2 as _training_pb2
 import abc as _abc_1
@@ -49,15 +50,22 @@ class TrainingServiceStub:
     """Requeues a CANCELLED or FAILED run; it continues from its last
     checkpoint up to max_steps.
     """
+    DeleteTrainingRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.DeleteTrainingRunRequest, _empty_pb2.Empty]
+    """Deletes an ended run with its events, checkpoints and logs, and frees its
+    inference worker. A queued or running run, or one that another run
+    started from (model.local_path), cannot be deleted: FAILED_PRECONDITION.
+    """
     WatchTrainingRun: _grpc.UnaryStreamMultiCallable[_training_pb2.WatchTrainingRunRequest, _training_pb2.TrainingEvent]
     """Streams a run's events: first the stored history from the requested
     point, then live events, until the run ends (after its final summary)
     or the client goes away.
     """
     Generate: _grpc.UnaryUnaryMultiCallable[_training_pb2.GenerateRequest, _training_pb2.GenerateResponse]
-    """Samples completions from a run's latest checkpoint."""
+    """Samples completions from one of a run's checkpoints (the latest by
+    default, or the best by exact match, or a step).
+    """
     EvaluateRun: _grpc.UnaryUnaryMultiCallable[_training_pb2.EvaluateRunRequest, _training_pb2.Evaluation]
-    """Scores a run's latest checkpoint on a split of its dataset by exact
+    """Scores one of a run's checkpoints on a split of its dataset by exact
     match of the text after "Answer:", and stores the result on the run.
     """
 
@@ -82,15 +90,22 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     """Requeues a CANCELLED or FAILED run; it continues from its last
     checkpoint up to max_steps.
     """
+    DeleteTrainingRun: _aio.UnaryUnaryMultiCallable[_training_pb2.DeleteTrainingRunRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """Deletes an ended run with its events, checkpoints and logs, and frees its
+    inference worker. A queued or running run, or one that another run
+    started from (model.local_path), cannot be deleted: FAILED_PRECONDITION.
+    """
     WatchTrainingRun: _aio.UnaryStreamMultiCallable[_training_pb2.WatchTrainingRunRequest, _training_pb2.TrainingEvent]  # type: ignore[assignment]
     """Streams a run's events: first the stored history from the requested
     point, then live events, until the run ends (after its final summary)
     or the client goes away.
     """
     Generate: _aio.UnaryUnaryMultiCallable[_training_pb2.GenerateRequest, _training_pb2.GenerateResponse]  # type: ignore[assignment]
-    """Samples completions from a run's latest checkpoint."""
+    """Samples completions from one of a run's checkpoints (the latest by
+    default, or the best by exact match, or a step).
+    """
     EvaluateRun: _aio.UnaryUnaryMultiCallable[_training_pb2.EvaluateRunRequest, _training_pb2.Evaluation]  # type: ignore[assignment]
-    """Scores a run's latest checkpoint on a split of its dataset by exact
+    """Scores one of a run's checkpoints on a split of its dataset by exact
     match of the text after "Answer:", and stores the result on the run.
     """
 
@@ -144,6 +159,17 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def DeleteTrainingRun(
+        self,
+        request: _training_pb2.DeleteTrainingRunRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """Deletes an ended run with its events, checkpoints and logs, and frees its
+        inference worker. A queued or running run, or one that another run
+        started from (model.local_path), cannot be deleted: FAILED_PRECONDITION.
+        """
+
+    @_abc_1.abstractmethod
     def WatchTrainingRun(
         self,
         request: _training_pb2.WatchTrainingRunRequest,
@@ -160,7 +186,9 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _training_pb2.GenerateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_training_pb2.GenerateResponse, _abc.Awaitable[_training_pb2.GenerateResponse]]:
-        """Samples completions from a run's latest checkpoint."""
+        """Samples completions from one of a run's checkpoints (the latest by
+        default, or the best by exact match, or a step).
+        """
 
     @_abc_1.abstractmethod
     def EvaluateRun(
@@ -168,7 +196,7 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _training_pb2.EvaluateRunRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_training_pb2.Evaluation, _abc.Awaitable[_training_pb2.Evaluation]]:
-        """Scores a run's latest checkpoint on a split of its dataset by exact
+        """Scores one of a run's checkpoints on a split of its dataset by exact
         match of the text after "Answer:", and stores the result on the run.
         """
 

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 
 from .. import selection
 from ..filters import Condition
+from ..rendering import ExportRow
 from .filtering import meta_value, where
 from .schema import dataset_items, datasets, traces
-from .traces import now_us
+from .traces import export_columns, now_us
 
 
 class DatasetExists(Exception):
@@ -216,28 +217,18 @@ class DatasetStore:
 
     def export_page(
         self, dataset_seq: int, split: int | None, after_position: int, limit: int, *, meta: bool
-    ) -> tuple[int, list[tuple[Any, ...]]]:
-        """Export rows (id, trace_version, prompt, final_answer, steps_json, meta,
-        create_time_us) in manifest order after `after_position`, one bounded page
-        at a time (constant memory); returns the last position too. Without
-        `meta`, None stands in for it and its JSON is never decoded."""
-        columns = (
-            traces.c.id,
-            traces.c.trace_version,
-            traces.c.prompt,
-            traces.c.final_answer,
-            traces.c.steps_json,
-            traces.c.meta if meta else sa.null(),
-            traces.c.create_time_us,
-        )
-        rows = self._page(columns, dataset_seq, split, after_position, limit)
+    ) -> tuple[int, list[ExportRow]]:
+        """Export rows in manifest order after `after_position`, one bounded page at
+        a time (constant memory); returns the last position too. Without `meta`,
+        None stands in for it and its JSON is never decoded."""
+        rows = self._page(export_columns(meta), dataset_seq, split, after_position, limit)
         if not rows:
             return after_position, []
-        return rows[-1][0], [tuple(row)[1:] for row in rows]
+        return rows[-1][0], [ExportRow._make(row[1:]) for row in rows]
 
     def rows(
         self, dataset_seq: int, split: int | None, *, meta: bool, page: int = 4_096
-    ) -> Iterator[tuple[Any, ...]]:
+    ) -> Iterator[ExportRow]:
         """Every export row of a split in manifest order, read a bounded page at a time."""
         position = -1
         while True:

@@ -7,6 +7,7 @@ database itself. PostgreSQL is used as is, through the same code.
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"  # SQLSTATE disk_full
 
 
 def _json_dumps(value: Any) -> str:
@@ -81,3 +84,18 @@ def current_revision(engine: sa.Engine) -> str | None:
 def head_revision() -> str | None:
     with sa.create_engine("sqlite://").connect() as connection:
         return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+
+
+def disk_full(exc: BaseException) -> bool:
+    """The database or the data dir ran out of space: SQLite's SQLITE_FULL,
+    PostgreSQL's disk_full, or ENOSPC from a file write (through the cause chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if getattr(seen, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        if getattr(seen, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False

@@ -15,13 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..convert import UNFINISHED, RunState
+from ..runspec import RunSpec
 from .schema import training_events, training_runs
 from .traces import now_us
 
-# TrainingRunState numbers, as in training.proto.
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = 1, 2, 3, 4, 5
-TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-UNFINISHED = (QUEUED, RUNNING)
+QUEUED, RUNNING = RunState.QUEUED, RunState.RUNNING
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +28,7 @@ class StoredRun:
     seq: int
     id: str
     dataset_key: str
-    spec: dict[str, Any]
+    spec: RunSpec
     state: int
     state_message: str
     created_by: str
@@ -39,6 +38,7 @@ class StoredRun:
     end_time_us: int | None
     metrics: dict[str, Any]
     checkpoint_step: int
+    best_checkpoint_step: int
     evaluations: list[dict[str, Any]]
     attempt: int
     heartbeat_us: int | None
@@ -52,7 +52,7 @@ class Event:
     sequence: int
     step: int
     time_us: int
-    kind: str  # step_metrics | eval_metrics | checkpoint_saved | state_change | summary
+    kind: str  # the TrainingEvent oneof field: step_metrics, eval_metrics, state_change, ...
     payload: dict[str, Any]
 
 
@@ -60,6 +60,13 @@ class Event:
 # happen, not when they reach the database.
 NewEvent = tuple[int, str, dict[str, Any], int]
 _COLUMNS = tuple(training_runs.c[f] for f in StoredRun.__dataclass_fields__)
+_SPEC = list(StoredRun.__dataclass_fields__).index("spec")
+
+
+def _stored(row: Sequence[Any]) -> StoredRun:
+    values = list(row)
+    values[_SPEC] = RunSpec.from_json(values[_SPEC])
+    return StoredRun(*values)
 
 
 class RunExists(Exception):
@@ -83,7 +90,7 @@ class RunStore:
     @staticmethod
     def _get(conn: sa.Connection, condition: sa.ColumnElement[bool]) -> StoredRun | None:
         row = conn.execute(sa.select(*_COLUMNS).where(condition)).first()
-        return StoredRun(*row) if row else None
+        return _stored(row) if row else None
 
     def page(self, limit: int, before_seq: int | None, state: int | None) -> list[StoredRun]:
         query = sa.select(*_COLUMNS).order_by(training_runs.c.seq.desc()).limit(limit)
@@ -92,7 +99,7 @@ class RunStore:
         if state is not None:
             query = query.where(training_runs.c.state == state)
         with self._engine.connect() as conn:
-            return [StoredRun(*row) for row in conn.execute(query)]
+            return [_stored(row) for row in conn.execute(query)]
 
     def in_state(self, states: Collection[int]) -> list[StoredRun]:
         with self._engine.connect() as conn:
@@ -101,7 +108,7 @@ class RunStore:
                 .where(training_runs.c.state.in_(states))
                 .order_by(training_runs.c.seq)
             )
-            return [StoredRun(*row) for row in rows]
+            return [_stored(row) for row in rows]
 
     def events(self, run_seq: int, after_sequence: int, limit: int = 1_000) -> list[Event]:
         query = (
@@ -130,6 +137,13 @@ class RunStore:
                 ).scalar_one()
             )
 
+    def count_by_state(self) -> dict[int, int]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(training_runs.c.state, sa.func.count()).group_by(training_runs.c.state)
+            )
+            return {int(state): int(count) for state, count in rows}
+
     def unfinished_for_dataset(self, dataset_key: str) -> list[str]:
         with self._engine.connect() as conn:
             return list(
@@ -146,7 +160,7 @@ class RunStore:
     def create(
         self,
         dataset_key: str,
-        spec: dict[str, Any],
+        spec: RunSpec,
         created_by: str,
         labels: dict[str, str],
         request_id: str | None,
@@ -158,7 +172,7 @@ class RunStore:
                     training_runs.insert().values(
                         id=run_id,
                         dataset_key=dataset_key,
-                        spec=spec,
+                        spec=spec.to_json(),
                         state=QUEUED,
                         state_message="waiting for a worker",
                         created_by=created_by,
@@ -166,6 +180,7 @@ class RunStore:
                         create_time_us=now_us(),
                         metrics={},
                         checkpoint_step=0,
+                        best_checkpoint_step=0,
                         evaluations=[],
                         attempt=0,
                         last_sequence=0,
@@ -260,7 +275,7 @@ class RunStore:
         condition = sa.and_(training_runs.c.id == run_id, training_runs.c.state.in_(from_states))
         if owner_attempt is not None:
             condition = sa.and_(condition, training_runs.c.attempt == owner_attempt)
-        if to_state in TERMINAL:
+        if to_state not in UNFINISHED:
             values.setdefault("end_time_us", now_us())
         seq = conn.execute(
             training_runs.update()
@@ -318,7 +333,7 @@ class RunStore:
                     ),
                 )
             )
-            return [StoredRun(*row) for row in rows]
+            return [_stored(row) for row in rows]
 
     def record_progress(
         self,
@@ -327,6 +342,7 @@ class RunStore:
         events: Sequence[NewEvent],
         metrics: dict[str, Any],
         checkpoint_step: int,
+        best_checkpoint_step: int,
     ) -> bool | None:
         """A worker's progress: events plus the run's running metrics, in one
         transaction. Returns whether a cancel was requested; None when the
@@ -339,7 +355,12 @@ class RunStore:
                     training_runs.c.attempt == attempt,
                     training_runs.c.state == RUNNING,
                 )
-                .values(metrics=metrics, checkpoint_step=checkpoint_step, heartbeat_us=now_us())
+                .values(
+                    metrics=metrics,
+                    checkpoint_step=checkpoint_step,
+                    best_checkpoint_step=best_checkpoint_step,
+                    heartbeat_us=now_us(),
+                )
                 .returning(training_runs.c.seq, training_runs.c.cancel_requested)
             ).first()
             if row is None:
@@ -347,6 +368,43 @@ class RunStore:
             if events:
                 self._append(conn, row[0], events)
             return bool(row[1])
+
+    def record_spec(self, run_id: str, attempt: int, spec: RunSpec) -> bool:
+        """The worker's resolution of data-dependent settings (max_seq_len 0); False
+        when the attempt no longer owns the run."""
+        with self._engine.begin() as conn:
+            return (
+                conn.execute(
+                    training_runs.update()
+                    .where(
+                        training_runs.c.id == run_id,
+                        training_runs.c.attempt == attempt,
+                        training_runs.c.state == RUNNING,
+                    )
+                    .values(spec=spec.to_json())
+                ).rowcount
+                > 0
+            )
+
+    def started_from(self, run_dir: str) -> list[str]:
+        """Runs whose model starts from `run_dir` (their model.local_path)."""
+        local_path = training_runs.c.spec["model"]["local_path"].as_string()
+        with self._engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(training_runs.c.id).where(local_path == run_dir)).scalars()
+            )
+
+    def delete(self, run_id: str) -> bool:
+        """An ended run and (by cascade) its events."""
+        with self._engine.begin() as conn:
+            return (
+                conn.execute(
+                    training_runs.delete().where(
+                        training_runs.c.id == run_id, training_runs.c.state.notin_(UNFINISHED)
+                    )
+                ).rowcount
+                > 0
+            )
 
     def request_cancel(self, run_id: str) -> None:
         with self._engine.begin() as conn:

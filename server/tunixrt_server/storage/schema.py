@@ -91,6 +91,8 @@ training_runs = sa.Table(
     sa.Column("end_time_us", sa.BigInteger, nullable=True),
     sa.Column("metrics", JsonType, nullable=False),  # RunMetrics fields
     sa.Column("checkpoint_step", sa.BigInteger, nullable=False),
+    # Kept apart from the rotated checkpoints (runs/{uuid}/best).
+    sa.Column("best_checkpoint_step", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("evaluations", JsonType, nullable=False),
     # Each worker start increments it; a worker writes only while it still matches,
     # so a stale worker can never overwrite a newer attempt.

@@ -12,6 +12,7 @@ import orjson
 import sqlalchemy as sa
 
 from ..filters import Condition
+from ..rendering import ExportRow
 from ..validation import NewTrace
 from .bulk import FastInsert
 from .filtering import where
@@ -45,6 +46,19 @@ _COLUMNS = (
 
 def now_us() -> int:
     return time.time_ns() // 1_000
+
+
+def export_columns(meta: bool) -> tuple[sa.ColumnElement[Any], ...]:
+    """The ExportRow fields; without `meta`, None stands in and its JSON is never decoded."""
+    return (
+        traces.c.id,
+        traces.c.trace_version,
+        traces.c.prompt,
+        traces.c.final_answer,
+        traces.c.steps_json,
+        traces.c.meta if meta else sa.null(),
+        traces.c.create_time_us,
+    )
 
 
 _ROW_KEYS = (
@@ -121,12 +135,13 @@ class TraceStore:
             self._insert(conn, rows)
         return len(rows)
 
-    def create(self, trace: NewTrace, request_id: str | None) -> StoredTrace:
-        """Store one trace; a known request_id returns the trace stored with it."""
+    def create(self, trace: NewTrace, request_id: str | None) -> tuple[StoredTrace, bool]:
+        """Store one trace; a known request_id returns the trace stored with it. The
+        flag says whether this call stored it."""
         if request_id:
             existing = self._get_where(traces.c.request_id == request_id)
             if existing:
-                return existing
+                return existing, False
         trace_id = _new_ids(1)[0]
         try:
             with self._engine.begin() as conn:
@@ -136,10 +151,10 @@ class TraceStore:
             existing = self._get_where(traces.c.request_id == request_id) if request_id else None
             if existing is None:
                 raise
-            return existing
+            return existing, False
         found = self._get_where(traces.c.id == trace_id)
         assert found is not None
-        return found
+        return found, True
 
     def _get_where(self, clause: sa.ColumnElement[bool]) -> StoredTrace | None:
         with self._engine.connect() as conn:
@@ -148,6 +163,23 @@ class TraceStore:
 
     def get(self, trace_id: str) -> StoredTrace | None:
         return self._get_where(traces.c.id == trace_id)
+
+    def export_rows(self, trace_ids: Sequence[str], *, meta: bool) -> dict[str, ExportRow]:
+        """Export rows of these traces by id (the ones that exist), in one query."""
+        query = sa.select(*export_columns(meta)).where(traces.c.id.in_(set(trace_ids)))
+        with self._engine.connect() as conn:
+            return {row[0]: ExportRow._make(row) for row in conn.execute(query)}
+
+    def missing(self, trace_ids: Sequence[str]) -> list[str]:
+        """The ids (in the order given) that name no stored trace."""
+        found: set[str] = set()
+        unique = list(dict.fromkeys(trace_ids))
+        with self._engine.connect() as conn:
+            for start in range(0, len(unique), 1_000):
+                chunk = unique[start : start + 1_000]
+                query = sa.select(traces.c.id).where(traces.c.id.in_(chunk))
+                found.update(conn.execute(query).scalars())
+        return [t for t in unique if t not in found]
 
     def page(
         self, conditions: Sequence[Condition], limit: int, before_seq: int | None

@@ -1,19 +1,45 @@
-"""Examples to fixed-shape token batches (numpy only, so it is testable without JAX).
+"""Examples to token batches (numpy only, so it is testable without JAX).
 
-Each row is BOS + prompt + completion + EOS, right-truncated to max_seq_len and
-right-padded. `completion_mask` marks the tokens the loss is computed on (the
-model turn and EOS); `padding_mask` marks every real token, for attention.
+Each row is BOS + prompt + completion + EOS. A row longer than max_seq_len
+keeps its whole completion and loses the start of its prompt; a row whose
+completion alone does not fit is dropped. Both are counted, never silent.
+
+Batches are padded to one of a few bucket lengths rather than always to
+max_seq_len (a few shapes: few XLA compiles), and rows of similar length are
+grouped into the same batch so the padding stays small. `completion_mask`
+marks the tokens the loss is computed on (the model turn and EOS);
+`padding_mask` marks every real token, for attention.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
-Example = tuple[str, str]  # (prompt turns, completion turn)
+# The chosen max_seq_len: this quantile of the train split's lengths, rounded up.
+LENGTH_QUANTILE = 0.99
+LENGTH_MULTIPLE = 64
+# Padded batch lengths: the rows' length quartiles, rounded up to this, and max_seq_len.
+BUCKETS = 4
+BUCKET_MULTIPLE = 32
+# An answer budget from references: the longest completion, its end marker, a margin.
+ANSWER_MARGIN_TOKENS = 16
+MAX_NEW_TOKENS = 4_096
+# Rows are sorted by length within windows of this many batches, then the
+# batches of a window are shuffled: similar lengths share a batch, and the
+# order stays random at the scale of the run.
+GROUP_WINDOW_BATCHES = 16
+
+
+class Example(NamedTuple):
+    prompt: str  # the rendered prompt turns
+    completion: str  # the rendered model turn
+    answer: str = ""  # the reference final answer, for exact match
+    category: str = ""
 
 
 class Tokenizer(Protocol):
@@ -23,59 +49,162 @@ class Tokenizer(Protocol):
     def pad_id(self) -> int: ...
 
 
+def round_up(value: int, multiple: int) -> int:
+    return max(multiple, math.ceil(value / multiple) * multiple)
+
+
+def choose_max_seq_len(lengths: Sequence[int], cap: int) -> int:
+    """The train split's LENGTH_QUANTILE token length, rounded up to a multiple of
+    LENGTH_MULTIPLE, at most `cap` (the model's context)."""
+    if not len(lengths):
+        return min(cap, LENGTH_MULTIPLE)
+    quantile = float(np.quantile(np.asarray(lengths), LENGTH_QUANTILE, method="higher"))
+    return min(cap, round_up(int(quantile), LENGTH_MULTIPLE))
+
+
+def answer_budget(completion_token_counts: Sequence[int]) -> int:
+    """Tokens to decode so that every reference answer would fit, with a margin: a
+    budget that cuts answers short would score as wrong what is only unfinished."""
+    longest = max(completion_token_counts, default=0)
+    return min(MAX_NEW_TOKENS, longest + 1 + ANSWER_MARGIN_TOKENS)
+
+
+def bucket_lengths(
+    lengths: Sequence[int] | np.ndarray, max_seq_len: int, buckets: int = BUCKETS
+) -> list[int]:
+    """A few padded lengths that fit the rows: their quartiles rounded up (to a multiple
+    of BUCKET_MULTIPLE, finer for short rows), and max_seq_len. E.g. 140-token and
+    430-token rows mixed in halves give [160, 448, 512], not [128, 256, 384, 512]."""
+    if not len(lengths):
+        return [max_seq_len]
+    multiple = max(8, min(BUCKET_MULTIPLE, max_seq_len // 8))
+    quartiles = np.quantile(
+        np.minimum(np.asarray(lengths), max_seq_len),
+        [k / buckets for k in range(1, buckets)],
+        method="higher",
+    )
+    found = {min(max_seq_len, round_up(int(q), multiple)) for q in quartiles}
+    return sorted(found | {max_seq_len})
+
+
 @dataclass
 class Encoded:
-    tokens: np.ndarray  # [N, L] int32
-    padding_mask: np.ndarray  # [N, L] bool
-    completion_mask: np.ndarray  # [N, L] bool
+    """Variable-length rows in one flat array: memory follows the real tokens."""
+
+    tokens: np.ndarray  # all rows concatenated, int32
+    offsets: np.ndarray  # row i is tokens[offsets[i]:offsets[i + 1]]
+    prompt_lengths: np.ndarray  # BOS + prompt tokens kept, per row
+    kept: np.ndarray  # index of each row in the examples given
+    truncated: int  # rows whose prompt was cut from the left
+    dropped: int  # examples left out: their completion alone does not fit
+    max_seq_len: int
+    pad_id: int
 
     def __len__(self) -> int:
-        return int(self.tokens.shape[0])
+        return len(self.offsets) - 1
 
-    def batch(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        return {
-            "tokens": self.tokens[rows],
-            "padding_mask": self.padding_mask[rows],
-            "completion_mask": self.completion_mask[rows],
-        }
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def batch(self, rows: np.ndarray, width: int) -> dict[str, np.ndarray]:
+        """Rows padded on the right to `width` tokens."""
+        tokens = np.full((len(rows), width), self.pad_id, dtype=np.int32)
+        completion = np.zeros((len(rows), width), dtype=bool)
+        lengths = self.lengths[rows]
+        for n, row in enumerate(rows):
+            start, end = self.offsets[row], self.offsets[row + 1]
+            tokens[n, : end - start] = self.tokens[start:end]
+            completion[n, self.prompt_lengths[row] : end - start] = True
+        padding = np.arange(width)[None, :] < lengths[:, None]
+        return {"tokens": tokens, "padding_mask": padding, "completion_mask": completion}
+
+
+def token_lengths(examples: Sequence[Example], tokenizer: Tokenizer) -> list[int]:
+    """Each example's whole row length: BOS + prompt + completion + EOS."""
+    return [
+        2 + len(tokenizer.encode(e.prompt)) + len(tokenizer.encode(e.completion)) for e in examples
+    ]
 
 
 def encode(examples: Sequence[Example], tokenizer: Tokenizer, max_seq_len: int) -> Encoded:
-    n, bos, eos = len(examples), tokenizer.bos_id(), tokenizer.eos_id()
-    tokens = np.full((n, max_seq_len), tokenizer.pad_id(), dtype=np.int32)
-    completion = np.zeros((n, max_seq_len), dtype=bool)
-    lengths = np.zeros(n, dtype=np.int64)
-    for row, (prompt, answer) in enumerate(examples):
-        head = [bos, *tokenizer.encode(prompt)]
-        ids = (head + tokenizer.encode(answer) + [eos])[:max_seq_len]
-        tokens[row, : len(ids)] = ids
-        completion[row, len(head) : len(ids)] = True
-        lengths[row] = len(ids)
-    padding = np.arange(max_seq_len)[None, :] < lengths[:, None]
-    return Encoded(tokens, padding, completion)
+    bos, eos = tokenizer.bos_id(), tokenizer.eos_id()
+    rows: list[list[int]] = []
+    prompt_lengths: list[int] = []
+    kept: list[int] = []
+    truncated = dropped = 0
+    for index, example in enumerate(examples):
+        completion = [*tokenizer.encode(example.completion), eos]
+        room = max_seq_len - 1 - len(completion)  # prompt tokens that fit after BOS
+        if room < 0:
+            dropped += 1
+            continue
+        prompt = tokenizer.encode(example.prompt)
+        if len(prompt) > room:
+            prompt = prompt[len(prompt) - room :]
+            truncated += 1
+        rows.append([bos, *prompt, *completion])
+        prompt_lengths.append(1 + len(prompt))
+        kept.append(index)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(r) for r in rows])
+    flat = np.fromiter((t for r in rows for t in r), dtype=np.int32, count=int(offsets[-1]))
+    return Encoded(
+        flat,
+        offsets,
+        np.asarray(prompt_lengths, dtype=np.int64),
+        np.asarray(kept, dtype=np.int64),
+        truncated,
+        dropped,
+        max_seq_len,
+        tokenizer.pad_id(),
+    )
+
+
+def _width(buckets: Sequence[int], longest: int) -> int:
+    return next(b for b in buckets if b >= longest)
 
 
 def train_batches(
-    data: Encoded, batch_size: int, seed: int, should_stop: Callable[[], bool]
+    data: Encoded,
+    batch_size: int,
+    seed: int,
+    should_stop: Callable[[], bool],
+    buckets: Sequence[int],
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Endless seeded epochs; the same seed gives the same batch at every position,
-    which is what lets a resumed run skip exactly the batches it already trained on."""
+    """Endless seeded epochs of length-grouped batches; the same seed gives the same
+    batch at every position, which is what lets a resumed run skip exactly the
+    batches it already trained on."""
     rng = np.random.default_rng(seed)
+    lengths = data.lengths
+    window = batch_size * GROUP_WINDOW_BATCHES
+    pending: list[np.ndarray] = []
     order = np.empty(0, dtype=np.int64)
     while not should_stop():
-        while order.size < batch_size:
-            order = np.concatenate([order, rng.permutation(len(data))])
-        rows, order = order[:batch_size], order[batch_size:]
-        yield data.batch(rows)
+        if not pending:
+            while order.size < window:
+                order = np.concatenate([order, rng.permutation(len(data))])
+            chunk, order = order[:window], order[window:]
+            chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+            pending = [chunk[i : i + batch_size] for i in range(0, window, batch_size)]
+            rng.shuffle(pending)
+        rows = pending.pop()
+        yield data.batch(rows, _width(buckets, int(lengths[rows].max())))
 
 
-def eval_batches(data: Encoded, batch_size: int) -> list[dict[str, np.ndarray]]:
-    """In order; the last batch is filled with all-masked rows so every batch has one
-    shape (one compile) and the fill adds nothing to the loss."""
+def eval_batches(
+    data: Encoded, batch_size: int, buckets: Sequence[int]
+) -> list[dict[str, np.ndarray]]:
+    """Rows sorted by length into batches of the bucket shapes. A short last batch is
+    filled with all-masked rows so every batch has a training shape and the fill
+    adds nothing to the loss."""
+    order = np.argsort(data.lengths, kind="stable")
     out = []
-    for start in range(0, len(data), batch_size):
-        rows = np.arange(start, start + batch_size) % len(data)
-        batch = data.batch(rows)
-        batch["completion_mask"][len(data) - start :] = False
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        real = len(rows)
+        rows = np.resize(rows, batch_size)
+        batch = data.batch(rows, _width(buckets, int(data.lengths[rows].max())))
+        batch["completion_mask"][real:] = False
         out.append(batch)
     return out

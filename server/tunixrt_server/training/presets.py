@@ -25,6 +25,8 @@ class Preset:
     named_config: str = ""
     # Hyperparameter defaults that suit this model better than the global ones.
     hyperparameters: dict[str, Any] = field(default_factory=dict)
+    # The longest max_seq_len chosen from data (the default); a request may ask for more.
+    max_context: int = 2048
 
     @property
     def needs_weights(self) -> bool:
@@ -46,9 +48,10 @@ PRESETS: dict[str, Preset] = {
         ),
         # Measured: 3e-2 memorises a batch in 100 steps, 1e-2 takes several times longer.
         hyperparameters={"learning_rate": 3e-2},
+        max_context=1024,
     ),
     "small-gemma3": Preset(
-        "~9M parameters, 8 layers, byte tokenizer; for a GPU or patient CPUs",
+        "~8M parameters, 8 layers, byte tokenizer; for a GPU or patient CPUs",
         config=dict(
             num_layers=8,
             num_embed=_BYTE_EMBED,
@@ -65,10 +68,12 @@ PRESETS: dict[str, Preset] = {
         "Gemma 3 270M; needs local_path with *.safetensors and tokenizer.model",
         named_config="gemma3_270m",
         hyperparameters={"learning_rate": 5e-5},
+        max_context=8192,
     ),
     "gemma3-1b": Preset(
         "Gemma 3 1B (pt); needs local_path with *.safetensors and tokenizer.model",
         named_config="gemma3_1b_pt",
         hyperparameters={"learning_rate": 2e-5},
+        max_context=8192,
     ),
 }

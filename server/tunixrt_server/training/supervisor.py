@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -17,9 +16,9 @@ import sys
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ..storage.runs import FAILED, RUNNING, RunStore, StoredRun
+from ..convert import RunState
+from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
 
 log = logging.getLogger("tunixrt.training")
@@ -28,10 +27,6 @@ WORKER = [sys.executable, "-m", "tunixrt_server.training.worker"]
 STOP_GRACE_S = 60.0
 # A RUNNING run whose worker has not written for this long has lost it.
 ORPHAN_AFTER_S = 30.0
-
-
-class GenerateError(Exception):
-    pass
 
 
 @dataclass
@@ -105,11 +100,11 @@ class Supervisor:
             ended = await asyncio.to_thread(
                 self._runs.transition,
                 run.id,
-                FAILED,
+                RunState.FAILED,
                 f"interrupted: its worker stopped reporting at step {step} (the server or the "
                 f"worker died); ResumeTrainingRun continues from checkpoint step "
                 f"{run.checkpoint_step}",
-                from_states=(RUNNING,),
+                from_states=(RunState.RUNNING,),
                 owner_attempt=run.attempt,
                 step=step,
             )
@@ -160,13 +155,17 @@ class Supervisor:
             ended = await asyncio.to_thread(
                 self._runs.transition,
                 worker.run_id,
-                FAILED,
+                RunState.FAILED,
                 f"worker {_describe_exit(code)}; last log lines: {_tail(log_path)}",
-                from_states=(RUNNING,),
+                from_states=(RunState.RUNNING,),
                 owner_attempt=worker.attempt,
             )
             if ended is not None:
                 log.warning("run %s: worker %s", worker.run_id, _describe_exit(code))
+        except Exception:
+            # The database refused (a full disk, say): the orphan sweep fails the run
+            # once it can write again, so it does not stay RUNNING.
+            log.exception("run %s: could not record how its worker ended", worker.run_id)
         finally:
             self._workers.pop(worker.run_id, None)
             self.changed(worker.run_id)
@@ -218,35 +217,6 @@ class Supervisor:
                 waiting.discard(waiter)
                 if not waiting:
                     del self._waiters[run_id]
-
-    # -- inference --
-
-    async def generate(
-        self, run_id: str, request: dict[str, Any], timeout: float
-    ) -> tuple[list[str], int]:
-        """Samples in a short-lived worker process (JAX stays out of the server)."""
-        process = await asyncio.create_subprocess_exec(
-            *WORKER,
-            "generate",
-            "--run-dir",
-            str(self.run_dir(run_id)),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(
-                process.communicate(json.dumps(request).encode()), timeout
-            )
-        except (TimeoutError, asyncio.CancelledError):
-            process.kill()
-            await process.wait()
-            raise
-        if process.returncode != 0:
-            lines = err.decode(errors="replace").strip().splitlines()
-            raise GenerateError(lines[-1] if lines else _describe_exit(process.returncode or 0))
-        result = json.loads(out)
-        return result["texts"], result["step"]
 
 
 def _describe_exit(code: int) -> str:

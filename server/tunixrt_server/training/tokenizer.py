@@ -35,10 +35,12 @@ class ByteTokenizer:
         return ids
 
     def decode(self, ids: Sequence[int], **_: object) -> str:
+        """Ids past the vocabulary (the embedding is padded to a multiple of 8, so an
+        untrained model can emit them) decode to nothing."""
         out = bytearray()
         for i in ids:
             i = int(i)
-            if i >= _OFFSET:
+            if _OFFSET <= i < VOCAB_SIZE:
                 out.append(i - _OFFSET)
             elif i in _SPECIAL_TEXT:
                 out += _SPECIAL_TEXT[i]

@@ -1,7 +1,6 @@
-"""The training worker: one process per run attempt (and one per Generate/Evaluate call).
+"""The training worker: one process per run attempt.
 
     python -m tunixrt_server.training.worker train RUN_ID ATTEMPT --database-url URL --run-dir DIR
-    python -m tunixrt_server.training.worker generate --run-dir DIR  < request.json
 
 A separate process so that an XLA compile, an OOM or a segfault never touches
 the server. `train` writes its events straight into the database (the source
@@ -29,30 +28,40 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from ..convert import RunState
 from ..rendering import completion_turn, prompt_turns
 from ..selection import EVAL, TRAIN
 from ..storage.datasets import DatasetStore
-from ..storage.db import create_engine
-from ..storage.runs import CANCELLED, FAILED, RUNNING, SUCCEEDED, NewEvent, RunStore, StoredRun
+from ..storage.db import create_engine, disk_full
+from ..storage.runs import NewEvent, RunStore, StoredRun
 from ..storage.traces import now_us
+from .batches import Example
 
-Example = tuple[str, str]
+if TYPE_CHECKING:
+    from .tunix_adapter import DataInfo
+
+# A closing worker retries unwritten events this long (a full disk, a lost database).
+CLOSE_RETRY_S = 10.0
 
 
 def load_examples(
     store: DatasetStore, dataset_key: str, system: str
 ) -> tuple[list[Example], list[Example]]:
+    """The train and eval splits, rendered as the tunix_sft export renders them."""
     dataset = store.get(dataset_key)
     if dataset is None:
         raise LookupError(f"dataset {dataset_key!r} no longer exists")
     splits: dict[int, list[Example]] = {
         split: [
-            (prompt_turns(prompt, system), completion_turn(json.loads(steps_json), answer))
-            for _id, _version, prompt, answer, steps_json, _meta, _time in store.rows(
-                dataset.seq, split, meta=False
+            Example(
+                prompt_turns(row.prompt, system),
+                completion_turn(json.loads(row.steps_json), row.final_answer),
+                row.final_answer,
+                str(row.meta.get("category", "")),
             )
+            for row in store.rows(dataset.seq, split, meta=True)
         ]
         for split in (TRAIN, EVAL)
     }
@@ -84,7 +93,8 @@ class Reporter:
         self._queue: queue.Queue[NewEvent | None] = queue.Queue()
         self.metrics: dict[str, Any] = dict(run.metrics)
         self.checkpoint_step = run.checkpoint_step
-        self.max_steps = run.spec["hyperparameters"]["max_steps"]
+        self.best_checkpoint_step = run.best_checkpoint_step
+        self.max_steps = run.spec.hyperparameters.max_steps
         self._last_time = time.perf_counter()
         self._steps_seen = 0
         self._steady: list[tuple[float, int]] = []  # (seconds, tokens) after the first step
@@ -92,6 +102,37 @@ class Reporter:
         self._thread.start()
 
     # -- tunix_adapter.Listener --
+
+    def on_data(self, info: DataInfo) -> None:
+        if info.from_data:  # the run shows the value used, and a resume reuses it
+            spec = self._run.spec.with_max_seq_len(info.max_seq_len)
+            self._store.record_spec(self._run.id, self._run.attempt, spec)
+        self.metrics["truncated_examples"] = info.truncated
+        self.metrics["dropped_examples"] = info.dropped
+        payload = {
+            "max_seq_len": info.max_seq_len,
+            "max_seq_len_from_data": info.from_data,
+            "train_examples": info.train_examples,
+            "eval_examples": info.eval_examples,
+            "truncated_examples": info.truncated,
+            "dropped_examples": info.dropped,
+            "bucket_lengths": info.buckets,
+        }
+        self._queue.put((0, "data_prepared", payload, now_us()))
+        kept = info.train_examples + info.dropped
+        for count, reason, what in (
+            (info.truncated, "EXAMPLES_TRUNCATED", "had the start of their prompt cut"),
+            (info.dropped, "EXAMPLES_DROPPED", "were left out: their answer alone is longer"),
+        ):
+            if count:
+                message = (
+                    f"{count} of {kept} train examples {what} than max_seq_len {info.max_seq_len}"
+                    if reason == "EXAMPLES_DROPPED"
+                    else f"{count} of {kept} train examples are longer than max_seq_len "
+                    f"{info.max_seq_len} and {what}; their answers are whole"
+                )
+                hint = "; raise max_seq_len to keep them whole"
+                self._queue.put((0, "warning", {"reason": reason, "message": message + hint}, 0))
 
     def on_step(self, step: int, loss: float, learning_rate: float, tokens: int) -> None:
         now = time.perf_counter()
@@ -116,10 +157,26 @@ class Reporter:
         }
         self._queue.put((step, "step_metrics", payload, now_us()))
 
-    def on_eval(self, step: int, loss: float) -> None:
-        self.metrics["eval_loss"] = loss
-        self.metrics.setdefault("initial_eval_loss", loss)
-        self._queue.put((step, "eval_metrics", {"eval_loss": loss}, now_us()))
+    def on_eval(self, step: int, loss: float, exact: dict[str, Any] | None, best: bool) -> None:
+        m = self.metrics
+        m["eval_loss"] = loss
+        m.setdefault("initial_eval_loss", loss)
+        payload: dict[str, Any] = {"eval_loss": loss}
+        if exact is not None:
+            m["exact_match"] = exact["accuracy"]
+            payload |= {
+                "exact_match": exact["accuracy"],
+                "example_count": exact["example_count"],
+                "correct_count": exact["correct_count"],
+                "unfinished_count": exact["unfinished_count"],
+                "per_category": exact["per_category"],
+                "best": best,
+                "generation_seconds": exact["generation_seconds"],
+            }
+        if best:
+            m["best_exact_match"] = exact["accuracy"] if exact else 0.0
+            self.best_checkpoint_step = step
+        self._queue.put((step, "eval_metrics", payload, now_us()))
 
     def on_checkpoint(self, step: int, path: str) -> None:
         self.checkpoint_step = step
@@ -130,6 +187,7 @@ class Reporter:
     def _write_loop(self) -> None:
         pending: list[NewEvent] = []
         done = False
+        failing_since: float | None = None
         while True:
             try:
                 item = self._queue.get(timeout=0.5)
@@ -145,12 +203,23 @@ class Reporter:
                 self._stop.set("server gone")
             try:
                 cancel = self._store.record_progress(
-                    self._run.id, self._run.attempt, pending, self.metrics, self.checkpoint_step
+                    self._run.id,
+                    self._run.attempt,
+                    pending,
+                    self.metrics,
+                    self.checkpoint_step,
+                    self.best_checkpoint_step,
                 )
-            except Exception:
+            except Exception as exc:
                 traceback.print_exc()
+                failing_since = failing_since or time.monotonic()
+                if done and time.monotonic() - failing_since > CLOSE_RETRY_S:
+                    # The run still ends: its final transition (or the server) says why.
+                    print(f"dropping {len(pending)} unwritten events: {exc}", file=sys.stderr)
+                    return
                 time.sleep(0.5)
                 continue  # the same events go again with the next batch, in order
+            failing_since = None
             if cancel is None:
                 self._stop.set("lost")  # another attempt or a user owns the run now
             elif cancel:
@@ -194,7 +263,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
     engine = create_engine(args.database_url, pool_size=2)
     runs = RunStore(engine)
     run = runs.get(args.run_id)
-    if run is None or run.attempt != args.attempt or run.state != RUNNING:
+    if run is None or run.attempt != args.attempt or run.state != RunState.RUNNING:
         print(f"run {args.run_id} attempt {args.attempt} is not mine to train", file=sys.stderr)
         return 3
     spec = run.spec
@@ -203,77 +272,67 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
     def end(state: int, message: str) -> None:
         reporter.close()
         step = int(reporter.metrics.get("step", 0))
-        runs.transition(
-            run.id,
-            state,
-            message,
-            from_states=(RUNNING,),
-            owner_attempt=run.attempt,
-            step=step,
-            events_before=[(step, "summary", reporter.metrics, 0)],
-            metrics=reporter.metrics,
-            checkpoint_step=reporter.checkpoint_step,
-        )
+        try:
+            runs.transition(
+                run.id,
+                state,
+                message,
+                from_states=(RunState.RUNNING,),
+                owner_attempt=run.attempt,
+                step=step,
+                events_before=[(step, "summary", reporter.metrics, 0)],
+                metrics=reporter.metrics,
+                checkpoint_step=reporter.checkpoint_step,
+                best_checkpoint_step=reporter.best_checkpoint_step,
+            )
+        except Exception as exc:
+            # The server records the run FAILED with this log's last line instead.
+            traceback.print_exc()
+            print(f"could not record the run's end ({message}): {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
         notify(channel)
 
     try:
         from . import tunix_adapter  # JAX and Tunix load here, never in the server
 
-        hp = spec["hyperparameters"]
+        hp = spec.hyperparameters
         train_set, eval_set = load_examples(
-            DatasetStore(engine), run.dataset_key, hp["system_instruction"]
+            DatasetStore(engine), run.dataset_key, hp.system_instruction
         )
         if not train_set:
             raise ValueError(f"dataset {run.dataset_key!r} has no train split")
-        lora = spec["lora"] if spec["lora"]["enabled"] else None
-        saved = tunix_adapter.train(
-            tunix_adapter.TrainSpec(
-                Path(args.run_dir), spec["model"]["preset"], spec["model"]["local_path"], hp, lora
-            ),
-            train_set,
-            eval_set,
-            reporter,
-            stop,
+        best = (run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0)))
+        result = tunix_adapter.train(
+            spec, Path(args.run_dir), train_set, eval_set, reporter, stop, best
         )
     except BaseException as exc:
         traceback.print_exc()
-        end(FAILED, f"{type(exc).__name__}: {exc}"[:2000])
+        why = "the disk is full: " if disk_full(exc) else ""
+        end(RunState.FAILED, f"{why}{type(exc).__name__}: {exc}"[:2000])
         return 1
-    reporter.checkpoint_step = max(reporter.checkpoint_step, saved)
+    reporter.checkpoint_step = max(reporter.checkpoint_step, result.saved_step)
     step = int(reporter.metrics.get("step", 0))
     where = f"at step {step}; checkpoint step {reporter.checkpoint_step} kept"
     if stop.reason == "cancel":
-        end(CANCELLED, f"cancelled {where}")
+        end(RunState.CANCELLED, f"cancelled {where}")
     elif stop.reason in ("shutdown", "server gone"):
-        end(FAILED, f"interrupted: the server stopped {where}; ResumeTrainingRun continues it")
+        end(
+            RunState.FAILED,
+            f"interrupted: the server stopped {where}; ResumeTrainingRun continues it",
+        )
     elif stop.reason == "lost":
         reporter.close()
-    elif step >= hp["max_steps"]:
-        end(SUCCEEDED, f"finished {hp['max_steps']} steps")
+    elif step >= hp.max_steps:
+        end(RunState.SUCCEEDED, f"finished {hp.max_steps} steps")
+    elif result.stopped_early:
+        end(
+            RunState.SUCCEEDED,
+            f"stopped early at step {step}: exact match did not improve in "
+            f"{hp.early_stopping_evals} evaluations; best {result.best_exact_match:.1%} "
+            f'at step {result.best_step} (checkpoint "best")',
+        )
     else:
-        end(FAILED, f"training stopped early {where}")
-    return 0
-
-
-def generate(args: argparse.Namespace, channel: TextIO) -> int:
-    from . import tunix_adapter  # JAX and Tunix load here, never in the server
-
-    request = json.load(sys.stdin)
-    prompts: list[str] = request["prompts"]
-    batch = request.get("batch_size", 16)
-    max_new = request["max_new_tokens"]
-    run_dir = Path(args.run_dir)
-    # One prompt length and one batch shape: a single compile for the whole call.
-    width = tunix_adapter.prompt_token_count(run_dir, prompts)
-    generator = tunix_adapter.load_generator(run_dir, width, max_new)
-    texts: list[str] = []
-    for start in range(0, len(prompts), batch):
-        chunk = prompts[start : start + batch]
-        padded = chunk + [chunk[-1]] * (batch - len(chunk)) if len(prompts) > batch else chunk
-        out = generator(padded, max_new, request.get("temperature", 0.0), request.get("seed", 0))
-        texts.extend(out[: len(chunk)])
-    json.dump({"texts": texts, "step": generator.step}, channel)
-    channel.flush()
+        end(RunState.FAILED, f"training stopped early {where}")
     return 0
 
 
@@ -286,13 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--database-url", required=True)
     t.add_argument("--run-dir", required=True)
     t.add_argument("--parent-pid", type=int, default=os.getppid())
-    g = sub.add_parser("generate")
-    g.add_argument("--run-dir", required=True)
     args = parser.parse_args(argv)
     # Our stdout is the channel to the server; anything a library prints goes to the log.
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    return {"train": train, "generate": generate}[args.command](args, channel)
+    return train(args, channel)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,180 @@
+"""Between tunixrt.v1 messages and what storage holds: resources, timestamps, enum tables.
+
+Every servicer converts through here, so a message is built one way wherever
+it is returned, and no servicer needs another servicer. Nothing here runs SQL:
+`resolve_dataset` asks a store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
+
+from .errors import bad_field, not_found
+from .names import parse_dataset_name
+
+if TYPE_CHECKING:  # storage imports RunState from here
+    from .storage.datasets import DatasetStore, StoredDataset
+    from .storage.runs import Event, StoredRun
+    from .storage.traces import StoredTrace
+
+
+class RunState(enum.IntEnum):
+    """TrainingRunState as stored; tests/unit checks it against training.proto."""
+
+    QUEUED = training_pb2.TRAINING_RUN_STATE_QUEUED
+    RUNNING = training_pb2.TRAINING_RUN_STATE_RUNNING
+    SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
+    FAILED = training_pb2.TRAINING_RUN_STATE_FAILED
+    CANCELLED = training_pb2.TRAINING_RUN_STATE_CANCELLED
+
+
+TERMINAL = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
+UNFINISHED = (RunState.QUEUED, RunState.RUNNING)
+
+# Stored split numbers are the DatasetSplit values; ALL/UNSPECIFIED select both.
+SPLITS: dict[int, int | None] = {
+    dataset_pb2.DATASET_SPLIT_UNSPECIFIED: None,
+    dataset_pb2.DATASET_SPLIT_ALL: None,
+    dataset_pb2.DATASET_SPLIT_TRAIN: dataset_pb2.DATASET_SPLIT_TRAIN,
+    dataset_pb2.DATASET_SPLIT_EVAL: dataset_pb2.DATASET_SPLIT_EVAL,
+}
+STRATEGIES = {
+    dataset_pb2.SELECTION_STRATEGY_UNSPECIFIED: "LATEST",
+    dataset_pb2.SELECTION_STRATEGY_LATEST: "LATEST",
+    dataset_pb2.SELECTION_STRATEGY_RANDOM: "RANDOM",
+    dataset_pb2.SELECTION_STRATEGY_STRATIFIED: "STRATIFIED",
+}
+EXPORT_FORMATS = {
+    export_pb2.EXPORT_FORMAT_UNSPECIFIED: "trace",
+    export_pb2.EXPORT_FORMAT_TRACE: "trace",
+    export_pb2.EXPORT_FORMAT_TUNIX_SFT: "tunix_sft",
+    export_pb2.EXPORT_FORMAT_MESSAGES: "messages",
+    export_pb2.EXPORT_FORMAT_PROMPT_COMPLETION: "prompt_completion",
+    export_pb2.EXPORT_FORMAT_TUNIX_RT_TRACE: "tunix_rt_trace",
+    export_pb2.EXPORT_FORMAT_TUNIX_RT_SFT: "tunix_rt_sft",
+}
+
+
+def split_filter(value: int, field: str = "split") -> int | None:
+    """A DatasetSplit from a request as the stored split number (None: both)."""
+    if value not in SPLITS:
+        raise bad_field(field, f"unknown split {value}")
+    return SPLITS[value]
+
+
+def state_name(state: int) -> str:
+    return training_pb2.TrainingRunState.Name(state)  # type: ignore[arg-type]
+
+
+def timestamp(micros: int | None) -> timestamp_pb2.Timestamp | None:
+    if micros is None:
+        return None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromMicroseconds(micros)
+    return stamp
+
+
+def whole_numbers_as_int(value: Any) -> Any:
+    """Struct carries numbers as doubles; give back ints where the JSON had them."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers_as_int(v) for v in value]
+    return value
+
+
+async def resolve_dataset(store: DatasetStore, name: str, field: str = "name") -> StoredDataset:
+    """`datasets/{key}` (or a bare key) to the stored dataset, or NOT_FOUND."""
+    key = parse_dataset_name(name, field)
+    found = await asyncio.to_thread(store.get, key)
+    if found is None:
+        raise not_found("dataset", f"datasets/{key}")
+    return found
+
+
+# ---- resources -------------------------------------------------------------------
+
+
+def trace_to_proto(stored: StoredTrace) -> trace_pb2.Trace:
+    meta = struct_pb2.Struct()
+    meta.update(stored.meta)
+    return trace_pb2.Trace(
+        name=f"traces/{stored.id}",
+        trace_version=stored.trace_version,
+        prompt=stored.prompt,
+        final_answer=stored.final_answer,
+        steps=[trace_pb2.TraceStep(**s) for s in orjson.loads(stored.steps_json)],
+        meta=meta,
+        create_time=timestamp(stored.create_time_us),
+    )
+
+
+def dataset_item(trace_id: str, split: int) -> dataset_pb2.DatasetItem:
+    return dataset_pb2.DatasetItem(
+        trace_id=trace_id, split=dataset_pb2.DatasetSplit.ValueType(split)
+    )
+
+
+def dataset_to_proto(
+    ds: StoredDataset, items: list[tuple[int, str, int]] | None = None
+) -> dataset_pb2.Dataset:
+    spec = ds.spec
+    return dataset_pb2.Dataset(
+        name=f"datasets/{ds.key}",
+        dataset_key=ds.key,
+        dataset_name=spec["dataset_name"],
+        version=spec["version"],
+        build_id=ds.build_id,
+        filter=spec["filter"],
+        limit=spec["limit"],
+        strategy=dataset_pb2.SelectionStrategy.Value(f"SELECTION_STRATEGY_{spec['strategy']}"),
+        seed=spec["seed"],
+        stratify_by=spec["stratify_by"],
+        eval_fraction=spec["eval_fraction"],
+        provenance=dataset_pb2.Provenance(**spec.get("provenance", {})),
+        stats=dataset_pb2.DatasetStats(**ds.stats),
+        create_time=timestamp(ds.create_time_us),
+        items=[dataset_item(t, s) for _, t, s in items or ()],
+    )
+
+
+def run_to_proto(run: StoredRun) -> training_pb2.TrainingRun:
+    spec = run.spec
+    msg = training_pb2.TrainingRun(
+        name=f"trainingRuns/{run.id}",
+        dataset=f"datasets/{run.dataset_key}",
+        model=training_pb2.ModelSpec(**dataclasses.asdict(spec.model)),
+        hyperparameters=training_pb2.Hyperparameters(**dataclasses.asdict(spec.hyperparameters)),
+        lora=training_pb2.LoraConfig(**dataclasses.asdict(spec.lora)),
+        state=training_pb2.TrainingRunState.ValueType(run.state),
+        state_message=run.state_message,
+        created_by=run.created_by,
+        labels=run.labels,
+        create_time=timestamp(run.create_time_us),
+        start_time=timestamp(run.start_time_us),
+        end_time=timestamp(run.end_time_us),
+        metrics=training_pb2.RunMetrics(**run.metrics),
+        checkpoint_step=run.checkpoint_step,
+        best_checkpoint_step=run.best_checkpoint_step,
+    )
+    for evaluation in run.evaluations:
+        json_format.ParseDict(evaluation, msg.evaluations.add())
+    return msg
+
+
+def event_to_proto(event: Event) -> training_pb2.TrainingEvent:
+    msg = training_pb2.TrainingEvent(
+        sequence=event.sequence, step=event.step, time=timestamp(event.time_us)
+    )
+    getattr(msg, event.kind).CopyFrom(type(getattr(msg, event.kind))(**event.payload))
+    return msg

@@ -1,0 +1,169 @@
+"""Generate and EvaluateRun: which checkpoint, what to decode, how to score it.
+
+The decoding itself happens in the run's resident inference worker
+(training/inference_pool.py); this module validates requests, renders prompts
+the way training saw them, and scores answers by exact match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import math
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from tunixrt.v1 import dataset_pb2, training_pb2
+
+from . import scoring
+from .convert import resolve_dataset, split_filter, timestamp
+from .errors import FieldViolation, bad_field, failed_precondition, invalid_argument
+from .rendering import completion_turn, prompt_turns
+from .selection import EVAL
+from .storage.datasets import DatasetStore
+from .storage.runs import RunStore, StoredRun
+from .storage.traces import now_us
+from .training import checkpoints
+from .training.batches import MAX_NEW_TOKENS
+from .training.inference_pool import InferenceError, InferencePool
+
+MAX_PROMPTS = 64
+MAX_PROMPT_CHARS = 20_000
+DEFAULT_NEW_TOKENS = 128
+MAX_EVAL_EXAMPLES = 10_000
+TIMEOUT_S = 600.0
+
+
+def _new_tokens(value: int) -> int:
+    if not 0 <= value <= MAX_NEW_TOKENS:
+        raise bad_field("max_new_tokens", f"must be in [0, {MAX_NEW_TOKENS:,}], got {value}")
+    return value
+
+
+# A run and its directory, by name (NOT_FOUND when there is none).
+FindRun = Callable[[str], Awaitable[tuple[StoredRun, Path]]]
+
+
+class Inference:
+    def __init__(
+        self, runs: RunStore, datasets: DatasetStore, pool: InferencePool, find_run: FindRun
+    ) -> None:
+        self._runs = runs
+        self._datasets = datasets
+        self._pool = pool
+        self._find_run = find_run
+
+    async def _decode(
+        self,
+        run: StoredRun,
+        run_dir: Path,
+        choice: str,
+        prompts: list[str],
+        **options: Any,
+    ) -> dict[str, Any]:
+        subject = f"trainingRuns/{run.id}"
+        try:
+            ref = await asyncio.to_thread(checkpoints.resolve, run_dir, choice)
+        except ValueError as exc:
+            raise bad_field("checkpoint", str(exc)) from None
+        except checkpoints.NoSuchCheckpoint as exc:
+            raise failed_precondition(
+                f"{subject}: {exc}", reason="NO_CHECKPOINT", subject=subject
+            ) from None
+        system = run.spec.hyperparameters.system_instruction
+        request = {
+            "checkpoint": {"directory": ref.directory, "step": ref.step},
+            "prompts": [prompt_turns(p, system) for p in prompts],
+            **options,
+        }
+        try:
+            return await self._pool.call(run.id, run_dir, request, TIMEOUT_S)
+        except InferenceError as exc:
+            raise failed_precondition(
+                f"generation failed for {subject}: {exc}",
+                reason="GENERATION_FAILED",
+                subject=subject,
+            ) from None
+
+    async def generate(
+        self, request: training_pb2.GenerateRequest
+    ) -> training_pb2.GenerateResponse:
+        prompts = list(request.prompts)
+        bad = [
+            FieldViolation(f"prompts[{i}]", f"must be 1..{MAX_PROMPT_CHARS:,} characters")
+            for i, p in enumerate(prompts)
+            if not 0 < len(p) <= MAX_PROMPT_CHARS
+        ]
+        if not 0 < len(prompts) <= MAX_PROMPTS:
+            bad.insert(0, FieldViolation("prompts", f"give 1..{MAX_PROMPTS} prompts"))
+        if not (math.isfinite(request.temperature) and 0 <= request.temperature <= 10):
+            bad.append(FieldViolation("temperature", "must be in [0, 10]"))
+        if bad:
+            raise invalid_argument(bad)
+        max_new = _new_tokens(request.max_new_tokens) or DEFAULT_NEW_TOKENS
+        run, run_dir = await self._find_run(request.name)
+        answer = await self._decode(
+            run,
+            run_dir,
+            request.checkpoint,
+            prompts,
+            max_new_tokens=max_new,
+            temperature=request.temperature,
+            seed=request.seed,
+        )
+        return training_pb2.GenerateResponse(
+            generations=[
+                training_pb2.Generation(prompt=p, text=t, answer=scoring.extract_answer(t))
+                for p, t in zip(prompts, answer["texts"], strict=True)
+            ],
+            step=answer["step"],
+        )
+
+    async def evaluate(self, request: training_pb2.EvaluateRunRequest) -> training_pb2.Evaluation:
+        split = split_filter(request.split) if request.split else EVAL
+        if not 0 <= request.max_examples <= MAX_EVAL_EXAMPLES:
+            raise bad_field("max_examples", f"must be in [0, {MAX_EVAL_EXAMPLES:,}]")
+        max_new = _new_tokens(request.max_new_tokens)
+        run, run_dir = await self._find_run(request.name)
+        dataset = await resolve_dataset(self._datasets, run.dataset_key)
+        limit = request.max_examples or MAX_EVAL_EXAMPLES
+        examples, references = await asyncio.to_thread(self._examples, dataset.seq, split, limit)
+        if not examples:
+            raise failed_precondition(
+                f"datasets/{dataset.key} has no examples in that split",
+                reason="EMPTY_SPLIT",
+                subject=f"datasets/{dataset.key}",
+            )
+        answer = await self._decode(
+            run,
+            run_dir,
+            request.checkpoint,
+            [e.prompt for e in examples],
+            max_new_tokens=max_new,  # 0: the references' longest answer and a margin
+            references=[] if max_new else references,
+        )
+        evaluation = training_pb2.Evaluation(
+            split=dataset_pb2.DatasetSplit.ValueType(split or dataset_pb2.DATASET_SPLIT_ALL),
+            step=answer["step"],
+            create_time=timestamp(now_us()),
+            max_new_tokens=answer["max_new_tokens"],
+        )
+        json_format.ParseDict(scoring.score(examples, answer["texts"]), evaluation)
+        stored = json_format.MessageToDict(evaluation, preserving_proto_field_name=True)
+        await asyncio.to_thread(self._runs.add_evaluation, run.id, stored)
+        return evaluation
+
+    def _examples(
+        self, dataset_seq: int, split: int | None, limit: int
+    ) -> tuple[list[scoring.Example], list[str]]:
+        examples, references = [], []
+        for row in itertools.islice(self._datasets.rows(dataset_seq, split, meta=True), limit):
+            examples.append(
+                scoring.Example(row.prompt, row.final_answer, str(row.meta.get("category", "")))
+            )
+            references.append(completion_turn(json.loads(row.steps_json), row.final_answer))
+        return examples, references

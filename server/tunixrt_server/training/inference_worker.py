@@ -1,0 +1,75 @@
+"""A resident inference process for one run: Generate and EvaluateRun without a cold start.
+
+    python -m tunixrt_server.training.inference_worker --run-dir DIR
+
+Reads one JSON request per line on stdin and answers one JSON line each on its
+original stdout; it keeps the model, the restored checkpoint and the compiled
+sampler shapes between requests, so only the first call pays for the JAX
+import, the restore and the compile. It exits when stdin closes (the server
+let it go) or its parent dies.
+
+Request:  {"checkpoint": {"directory": "checkpoints"|"best", "step": N},
+           "prompts": [...], "max_new_tokens": N (0: from "references"),
+           "references": [completion texts], "temperature": T, "seed": S}
+Answer:   {"texts": [...], "step": N, "max_new_tokens": N}  or  {"error": "..."}
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .batches import answer_budget
+from .checkpoints import CheckpointRef
+
+
+def serve(run_dir: Path, requests: Any, answers: Any) -> None:
+    from .tunix_adapter import InferenceModel  # JAX loads here, never in the server
+
+    model = InferenceModel(run_dir)
+    for line in requests:
+        try:
+            request = json.loads(line)
+            ref = CheckpointRef(**request["checkpoint"])
+            model.load(ref)
+            decoder = model.decoder
+            max_new = request.get("max_new_tokens") or answer_budget(
+                [decoder.token_count(r) for r in request.get("references", [])]
+            )
+            texts = decoder(
+                request["prompts"],
+                max_new,
+                request.get("temperature", 0.0),
+                request.get("seed", 0),
+            )
+            answer: dict[str, Any] = {"texts": texts, "step": ref.step, "max_new_tokens": max_new}
+        except Exception as exc:  # answer, and stay up for the next request
+            traceback.print_exc()
+            answer = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tunixrt-inference")
+    parser.add_argument("--run-dir", required=True)
+    args = parser.parse_args(argv)
+    with contextlib.suppress(OSError):  # Linux: go when the server goes, even by SIGKILL
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    # Our stdout is the channel to the server; anything a library prints goes to the log.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    serve(Path(args.run_dir), sys.stdin, answers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

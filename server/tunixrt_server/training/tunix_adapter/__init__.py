@@ -1,0 +1,22 @@
+"""The one package that knows Tunix, JAX, Flax, Optax, Orbax and qwix.
+
+Tunix's API moves between releases (google-tunix is pinned to 0.1.7); whatever
+depends on its internals lives here and nowhere else. Facts this relies on:
+per-step metrics reach jax.monitoring listeners one step late (when the next
+step is dispatched, i.e. as soon as the step's loss is ready); trainer.close()
+clears every listener, so one run per process; ending the data iterator stops
+train() cleanly and still saves a final checkpoint; a new trainer on the same
+checkpoint directory resumes from its newest step; the training hooks'
+on_eval_step_end runs right after each evaluation (and the one before the
+first step) with the trainer's current parameters; a Tunix Sampler shares the
+model's variables, so it decodes with whatever the model holds now.
+
+    models.py    model configs, tokenizers, building, restoring checkpoints
+    trainer.py   the SFT run: data preparation, Tunix PeftTrainer, exact match
+    decoding.py  greedy/temperature decoding in a few fixed shapes
+"""
+
+from .decoding import Decoder, InferenceModel
+from .trainer import DataInfo, Listener, TrainResult, train
+
+__all__ = ["DataInfo", "Decoder", "InferenceModel", "Listener", "TrainResult", "train"]

@@ -1,0 +1,121 @@
+"""Gemma 3 models for a run: configs, tokenizers, initialisation, checkpoints.
+
+A run records in `model.json` how its model was made (preset, config or named
+config, tokenizer, where the weights came from, LoRA), so Generate, a resume or
+a later run rebuilds exactly that model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import qwix
+from flax import nnx
+from tunix.models.gemma3 import model as gemma3
+from tunix.models.gemma3 import params_safetensors
+from tunix.sft.checkpoint_manager import CheckpointManager
+
+from ...runspec import RunSpec
+from ..checkpoints import ROTATED, CheckpointRef
+from ..presets import PRESETS
+from ..tokenizer import ByteTokenizer
+
+MODEL_FILE = "model.json"
+LORA_MODULES = ".*attn.*|.*mlp.*"
+
+
+def describe(spec: RunSpec) -> dict[str, Any]:
+    """What a run's model.json records: enough to rebuild the model for Generate."""
+    preset, local_path = spec.model.preset, spec.model.local_path
+    lora = {"rank": spec.lora.rank, "alpha": spec.lora.alpha} if spec.lora.enabled else None
+    # The seed of a random initialisation: a LoRA run's base weights are rebuilt from it.
+    seed = spec.hyperparameters.seed
+    if local_path and (Path(local_path) / MODEL_FILE).exists():
+        source = json.loads((Path(local_path) / MODEL_FILE).read_text())
+        if source.get("lora"):
+            raise ValueError(f"{local_path} holds LoRA adapters; start from a full fine-tune")
+        return {**source, "init": {"run_dir": local_path}, "lora": lora, "seed": seed}
+    known = PRESETS[preset]
+    desc: dict[str, Any] = {"preset": preset, "lora": lora, "seed": seed}
+    if known.needs_weights:
+        return desc | {
+            "named_config": known.named_config,
+            "tokenizer": str(Path(local_path) / "tokenizer.model"),
+            "init": {"safetensors": local_path},
+        }
+    return desc | {"config": known.config, "tokenizer": "bytes", "init": {}}
+
+
+def read_description(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / MODEL_FILE).read_text())  # type: ignore[no-any-return]
+
+
+def describe_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
+    """The run's model.json, written by its first attempt; a resume reads it back."""
+    path = run_dir / MODEL_FILE
+    if path.exists():
+        return read_description(run_dir)
+    desc = describe(spec)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(desc, indent=2))
+    return desc
+
+
+def config(desc: dict[str, Any]) -> gemma3.ModelConfig:
+    # float32: bf16 params with AdamW give NaN losses on CPU.
+    if desc.get("named_config"):
+        base = getattr(gemma3.ModelConfig, desc["named_config"])()
+        return dataclasses.replace(base, param_dtype=jnp.float32)
+    return gemma3.ModelConfig(**desc["config"], param_dtype=jnp.float32)
+
+
+def load_tokenizer(desc: dict[str, Any]) -> Any:
+    if desc["tokenizer"] == "bytes":
+        return ByteTokenizer()
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor()
+    processor.Load(desc["tokenizer"])
+    return processor
+
+
+def build(desc: dict[str, Any], *, initialise: bool = True) -> nnx.Module:
+    """The model of a description, with LoRA adapters if it has them. Without
+    `initialise` the weights are random (a whole checkpoint is restored over them)."""
+    cfg = config(desc)
+    seed = int(desc.get("seed", 0))
+    init = desc.get("init", {}) if initialise else {}
+    if "safetensors" in init:
+        model = params_safetensors.create_model_from_safe_tensors(
+            init["safetensors"], cfg, dtype=jnp.float32
+        )
+    else:
+        model = gemma3.Gemma3(cfg, rngs=nnx.Rngs(seed))
+        if "run_dir" in init:
+            source = CheckpointRef(ROTATED, 0)
+            if restore(model, Path(init["run_dir"]), source, lora=False) == 0:
+                raise ValueError(f"{init['run_dir']} has no checkpoint to start from")
+    lora = desc.get("lora")
+    if lora:
+        provider = qwix.LoraProvider(
+            module_path=LORA_MODULES, rank=lora["rank"], alpha=lora["alpha"]
+        )
+        model = qwix.apply_lora_to_model(
+            model, provider, rngs=nnx.Rngs(seed + 1), **model.get_model_input()
+        )
+    return model  # type: ignore[no-any-return]
+
+
+def restore(model: nnx.Module, run_dir: Path, ref: CheckpointRef, *, lora: bool) -> int:
+    """Loads a checkpoint's parameters into `model` (step 0: the newest in the
+    directory); returns the step, 0 when there is none. LoRA runs save adapters only."""
+    manager = CheckpointManager(str(run_dir / ref.directory))
+    try:
+        step, _ = manager.maybe_restore(model, step=ref.step or None, restore_only_lora_params=lora)
+    finally:
+        manager.close()
+    return int(step)

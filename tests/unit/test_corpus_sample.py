@@ -1,0 +1,41 @@
+"""The sample of the real corpus in tests/data (see its NOTICE), through the pure
+modules: it validates as it is, renders as the contract says, and tokenizes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tunixrt_server.rendering import completion_turn, prompt_turns, tunix_sft_text
+from tunixrt_server.training.batches import Example, choose_max_seq_len, encode, token_lengths
+from tunixrt_server.training.tokenizer import ByteTokenizer
+from tunixrt_server.validation import parse_jsonl, trace_from_line
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "dev-reasoning-v2.sample.jsonl"
+
+
+def test_the_corpus_sample_validates_and_renders() -> None:
+    traces = [trace_from_line(doc) for doc in parse_jsonl(SAMPLE.read_bytes())]
+    assert len(traces) == 55
+    for trace in traces:
+        steps = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(trace.steps, 1))
+        model = f"Reasoning:\n{steps}\nAnswer: " if trace.steps else "Answer: "
+        expected = (
+            f"<start_of_turn>user\n{trace.prompt}<end_of_turn>\n<start_of_turn>model\n"
+            f"{model}{trace.final_answer}<end_of_turn>"
+        )
+        assert tunix_sft_text(trace.prompt, trace.steps, trace.final_answer) == expected
+    assert {t.category for t in traces} == {"reasoning", "synthetic", "golden_style", "edge_case"}
+    assert all(t.source == "dev-reasoning-v2" for t in traces)
+
+
+def test_the_corpus_sample_fits_its_chosen_length_with_whole_answers() -> None:
+    docs = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+    examples = [
+        Example(prompt_turns(d["prompt"]), completion_turn(d["steps"], d["final_answer"]))
+        for d in docs
+    ]
+    tokenizer = ByteTokenizer()
+    max_seq_len = choose_max_seq_len(token_lengths(examples, tokenizer), cap=1024)
+    data = encode(examples, tokenizer, max_seq_len)
+    assert max_seq_len % 64 == 0 and data.dropped == 0 and data.truncated <= 1
