@@ -53,6 +53,30 @@ def base_dataset(server: ServerProcess) -> str:
         return next(client.list_datasets()).name
 
 
+def interrupt(watcher: subprocess.Popen[str], within: float = 30) -> int:
+    """SIGINT, then the exit code, reading both pipes meanwhile (a full pipe would
+    block the watcher's last writes and look like a hang). If it does not exit in
+    time, SIGABRT makes faulthandler print every thread's stack into the failure."""
+    watcher.send_signal(signal.SIGINT)
+    try:
+        watcher.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        watcher.send_signal(signal.SIGABRT)
+        _, err = watcher.communicate()
+        raise AssertionError(f"the CLI did not exit {within:g} s after SIGINT:\n{err}") from None
+    return watcher.returncode
+
+
+def watch(server: ServerProcess, run: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CLI, "--address", server.address, "--json", "watch", run],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
+
+
 def json_lines(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -128,17 +152,11 @@ def test_ctrl_c_ends_a_watch_blocked_on_a_silent_stream(tmp_path: Path) -> None:
     try:
         dataset = base_dataset(idle)
         run = json_lines(cli(idle, "--json", "train", dataset, "--detach").stdout)[0]["name"]
-        watcher = subprocess.Popen(
-            [*CLI, "--address", idle.address, "--json", "watch", str(run)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        watcher = watch(idle, str(run))
         assert watcher.stdout is not None
         assert json.loads(watcher.stdout.readline())["state_change"]["state"].endswith("QUEUED")
         began = time.monotonic()
-        watcher.send_signal(signal.SIGINT)
-        assert watcher.wait(30) == 130
+        assert interrupt(watcher) == 130
         assert time.monotonic() - began < 10, "Ctrl-C waited on the stream"
         with idle.client() as client:  # the run is untouched
             assert client.get_training_run(str(run)).state == training_pb2.TRAINING_RUN_STATE_QUEUED
@@ -152,18 +170,12 @@ def test_ctrl_c_in_watch_leaves_server_and_run_alone(server: ServerProcess) -> N
         cli(server, "--json", "train", dataset, "--steps", "5000", "--detach").stdout
     )[0]
     run = str(started["name"])
-    watcher = subprocess.Popen(
-        [*CLI, "--address", server.address, "--json", "watch", run],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    watcher = watch(server, run)
     assert watcher.stdout is not None
     for line in watcher.stdout:
         if int(json.loads(line).get("step", 0)) >= 2:
             break
-    watcher.send_signal(signal.SIGINT)
-    assert watcher.wait(30) == 130
+    assert interrupt(watcher) == 130
     import grpc
 
     with grpc.insecure_channel(server.address) as channel:

@@ -8,10 +8,13 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from sqlalchemy import Engine
 
 from tunixrt.v1 import (
     dataset_pb2,
@@ -44,22 +47,75 @@ from .training_service import TrainingService
 
 log = logging.getLogger("tunixrt.server")
 
-SERVICE_NAMES = (
-    trace_pb2.DESCRIPTOR.services_by_name["TraceService"].full_name,
-    dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
-    export_pb2.DESCRIPTOR.services_by_name["ExportService"].full_name,
-    training_pb2.DESCRIPTOR.services_by_name["TrainingService"].full_name,
-    server_pb2.DESCRIPTOR.services_by_name["ServerService"].full_name,
-)
+
+@dataclass
+class Services:
+    """The servicers of one server and the workers behind them, built from settings."""
+
+    traces: TraceService
+    datasets: DatasetService
+    export: ExportService
+    training: TrainingService
+    info: ServerService
+    runs: RunStore
+    supervisor: Supervisor
+    inference: InferencePool
+
+    def add_to(self, server: Any) -> None:
+        trace_pb2_grpc.add_TraceServiceServicer_to_server(self.traces, server)
+        dataset_pb2_grpc.add_DatasetServiceServicer_to_server(self.datasets, server)
+        export_pb2_grpc.add_ExportServiceServicer_to_server(self.export, server)
+        training_pb2_grpc.add_TrainingServiceServicer_to_server(self.training, server)
+        server_pb2_grpc.add_ServerServiceServicer_to_server(self.info, server)
+
+    @staticmethod
+    def descriptors() -> tuple[ServiceDescriptor, ...]:
+        return tuple(
+            module.DESCRIPTOR.services_by_name[name]
+            for module, name in (
+                (trace_pb2, "TraceService"),
+                (dataset_pb2, "DatasetService"),
+                (export_pb2, "ExportService"),
+                (training_pb2, "TrainingService"),
+                (server_pb2, "ServerService"),
+            )
+        )
+
+
+SERVICE_NAMES = tuple(descriptor.full_name for descriptor in Services.descriptors())
+
+
+def build_services(settings: Settings, engine: Engine, *, auth_enabled: bool) -> Services:
+    trace_store = TraceStore(engine)
+    runs = RunStore(engine)
+    dataset_store = DatasetStore(engine)
+    supervisor = Supervisor(
+        runs,
+        settings.resolved_database_url,
+        settings.data_dir.resolve(),
+        settings.max_concurrent_runs,
+    )
+    inference = InferencePool(settings.max_inference_workers, settings.inference_idle_s)
+    training = TrainingService(
+        runs, dataset_store, supervisor, inference, settings.data_dir, settings.max_queued_runs
+    )
+    return Services(
+        traces=TraceService(trace_store),
+        datasets=DatasetService(dataset_store, runs),
+        export=ExportService(dataset_store, trace_store),
+        training=training,
+        info=ServerService(settings, auth_enabled=auth_enabled),
+        runs=runs,
+        supervisor=supervisor,
+        inference=inference,
+    )
 
 
 @dataclass
 class RunningServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
-    supervisor: Supervisor
-    inference: InferencePool
-    info: ServerService
+    services: Services
     port: int
     metrics_port: int | None = None
 
@@ -80,37 +136,8 @@ async def start(settings: Settings) -> RunningServer:
             ("grpc.so_reuseport", 0),
         ],
     )
-    trace_store = TraceStore(engine)
-    trace_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(trace_store), server)
-    runs = RunStore(engine)
-    dataset_store = DatasetStore(engine)
-    datasets = DatasetService(dataset_store, runs)
-    dataset_pb2_grpc.add_DatasetServiceServicer_to_server(datasets, server)
-    export_pb2_grpc.add_ExportServiceServicer_to_server(
-        ExportService(dataset_store, trace_store), server
-    )
-    supervisor = Supervisor(
-        runs,
-        settings.resolved_database_url,
-        settings.data_dir.resolve(),
-        settings.max_concurrent_runs,
-    )
-    inference = InferencePool(settings.max_inference_workers, settings.inference_idle_s)
-    training_pb2_grpc.add_TrainingServiceServicer_to_server(
-        TrainingService(
-            runs,
-            dataset_store,
-            supervisor,
-            inference,
-            settings.data_dir,
-            settings.max_queued_runs,
-        ),
-        server,
-    )
-
-    info = ServerService(settings, auth_enabled=authorizer.enabled)
-    server_pb2_grpc.add_ServerServiceServicer_to_server(info, server)
-
+    services = build_services(settings, engine, auth_enabled=authorizer.enabled)
+    services.add_to(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -121,14 +148,14 @@ async def start(settings: Settings) -> RunningServer:
     except RuntimeError as exc:
         raise SystemExit(f"tunix-rt: cannot listen on {settings.address}: {exc}") from None
     await server.start()
-    await supervisor.start()
-    info.start()
+    await services.supervisor.start()
+    services.info.start()
     metrics_port = (
-        metrics.serve(settings.metrics_address, runs) if settings.metrics_address else None
+        metrics.serve(settings.metrics_address, services.runs) if settings.metrics_address else None
     )
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, health_servicer, supervisor, inference, info, port, metrics_port)
+    return RunningServer(server, health_servicer, services, port, metrics_port)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
@@ -162,9 +189,9 @@ async def serve(settings: Settings) -> None:
     log.info("shutting down; in-flight calls get %.0fs", settings.shutdown_grace_s)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(grace=settings.shutdown_grace_s)
-    await running.supervisor.stop()
-    await running.inference.close()
-    await running.info.stop()
+    await running.services.supervisor.stop()
+    await running.services.inference.close()
+    await running.services.info.stop()
     print("tunix-rt stopped", flush=True)
 
 

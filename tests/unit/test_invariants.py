@@ -71,7 +71,7 @@ async def main():
             list(rt.watch_training_run(run.name))
     await asyncio.to_thread(calls)
     await running.server.stop(None)
-    await running.supervisor.stop()
+    await running.services.supervisor.stop()
     loaded = [m for m in ("jax", "jaxlib", "tunix", "flax", "optax", "orbax") if m in sys.modules]
     print(",".join(loaded) or "none")
 
