@@ -67,6 +67,12 @@ def interrupt(watcher: subprocess.Popen[str], within: float = 30) -> int:
     return watcher.returncode
 
 
+def _default_sigint() -> None:
+    # A shell's background job (`make test &`) inherits SIGINT ignored, and a Python
+    # started that way never raises KeyboardInterrupt: give the CLI a terminal's default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def watch(server: ServerProcess, run: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*CLI, "--address", server.address, "--json", "watch", run],
@@ -74,6 +80,7 @@ def watch(server: ServerProcess, run: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        preexec_fn=_default_sigint,
     )
 
 
