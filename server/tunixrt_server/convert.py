@@ -83,7 +83,8 @@ def timestamp(micros: int | None) -> timestamp_pb2.Timestamp | None:
 
 
 def whole_numbers_as_int(value: Any) -> Any:
-    """Struct carries numbers as doubles; give back ints where the JSON had them."""
+    """Struct carries numbers as doubles; give back ints where the JSON had them.
+    (tunixrt.convert has the same for SDK users: the server imports only the stubs.)"""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     if isinstance(value, dict):
