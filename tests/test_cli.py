@@ -21,6 +21,7 @@ from tunixrt.v1 import training_pb2
 
 CLI = [sys.executable, "-m", "tunixrt.cli"]
 QUICK = ["--steps", "12", "--seq-len", "64", "--eval-every", "6", "--checkpoint-every", "6"]
+QUICK += ["--eval-examples", "4"]
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +174,8 @@ def test_ctrl_c_ends_a_watch_blocked_on_a_silent_stream(tmp_path: Path) -> None:
 
 def test_ctrl_c_in_watch_leaves_server_and_run_alone(server: ServerProcess) -> None:
     dataset = base_dataset(server)
-    started = json_lines(
-        cli(server, "--json", "train", dataset, "--steps", "5000", "--detach").stdout
-    )[0]
+    train = ["train", dataset, "--steps", "5000", "--eval-examples", "4", "--detach"]
+    started = json_lines(cli(server, "--json", *train).stdout)[0]
     run = str(started["name"])
     watcher = watch(server, run)
     assert watcher.stdout is not None

@@ -157,7 +157,12 @@ def test_training_run_on_a_full_disk_fails_and_is_not_left_running(
         client.build_dataset("disk", "v1", eval_fraction=0.1)
         run = client.create_training_run(
             "disk-v1",
-            hyperparameters={"max_steps": 5000, "checkpoint_every_steps": 5, "max_seq_len": 128},
+            hyperparameters={
+                "max_steps": 5000,
+                "checkpoint_every_steps": 5,
+                "max_seq_len": 128,
+                "eval_examples": 4,
+            },
         )
         for event in client.watch_training_run(run.name):
             if event.HasField("checkpoint_saved"):

@@ -13,7 +13,13 @@ from conftest import TRACES_JSONL, PostgresCluster, ServerProcess
 from tunixrt import NotFound
 from tunixrt.v1 import training_pb2
 
-QUICK = {"max_steps": 6, "max_seq_len": 64, "eval_every_steps": 3, "checkpoint_every_steps": 3}
+QUICK = {
+    "max_steps": 6,
+    "max_seq_len": 64,
+    "eval_every_steps": 3,
+    "eval_examples": 4,
+    "checkpoint_every_steps": 3,
+}
 
 
 @pytest.fixture

@@ -299,6 +299,7 @@ def train(args: argparse.Namespace, rt: Client) -> int:
         "max_seq_len": args.seq_len,
         "learning_rate": args.learning_rate,
         "eval_every_steps": args.eval_every,
+        "eval_examples": args.eval_examples,
         "checkpoint_every_steps": args.checkpoint_every,
         "seed": args.seed,
         "system_instruction": args.system_instruction,
@@ -578,6 +579,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seq-len", type=int, default=0)
     p.add_argument("--learning-rate", type=float, default=0.0)
     p.add_argument("--eval-every", type=int, default=0)
+    p.add_argument(
+        "--eval-examples", type=int, default=0, help="exact-match sample per eval (default 64)"
+    )
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--system-instruction", default="")
