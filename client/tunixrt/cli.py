@@ -580,7 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=0.0)
     p.add_argument("--eval-every", type=int, default=0)
     p.add_argument(
-        "--eval-examples", type=int, default=0, help="exact-match sample per eval (default 64)"
+        "--eval-examples",
+        type=int,
+        default=0,
+        help="exact-match sample per eval (default 64; -1: none)",
     )
     p.add_argument("--checkpoint-every", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
