@@ -22,7 +22,8 @@ from .names import parse_dataset_name
 
 if TYPE_CHECKING:  # storage imports RunState from here
     from .storage.datasets import DatasetStore, StoredDataset
-    from .storage.runs import Event, StoredRun
+    from .storage.run_events import Event
+    from .storage.runs import StoredRun
     from .storage.traces import StoredTrace
 
 

@@ -1,9 +1,8 @@
-"""Training runs and their event log.
+"""Training runs.
 
 Every change of state is one transaction that updates the run and appends its
-state_change event, so the log and the run never disagree. Sequence numbers
-come from the run row (`last_sequence`), whose UPDATE takes the write lock:
-concurrent writers queue instead of reusing a number.
+state_change event to the run's log (run_events.py), so the log and the run
+never disagree.
 """
 
 from __future__ import annotations
@@ -17,7 +16,9 @@ import sqlalchemy as sa
 
 from ..convert import UNFINISHED, RunState
 from ..runspec import RunSpec
-from .schema import training_events, training_runs
+from . import run_events
+from .run_events import Event, NewEvent
+from .schema import training_runs
 from .traces import now_us
 
 QUEUED, RUNNING = RunState.QUEUED, RunState.RUNNING
@@ -47,18 +48,6 @@ class StoredRun:
     request_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    sequence: int
-    step: int
-    time_us: int
-    kind: str  # the TrainingEvent oneof field: step_metrics, eval_metrics, state_change, ...
-    payload: dict[str, Any]
-
-
-# (step, kind, payload, time_us or 0 for now): workers stamp events when they
-# happen, not when they reach the database.
-NewEvent = tuple[int, str, dict[str, Any], int]
 _COLUMNS = tuple(training_runs.c[f] for f in StoredRun.__dataclass_fields__)
 _SPEC = list(StoredRun.__dataclass_fields__).index("spec")
 
@@ -111,23 +100,8 @@ class RunStore:
             return [_stored(row) for row in rows]
 
     def events(self, run_seq: int, after_sequence: int, limit: int = 1_000) -> list[Event]:
-        query = (
-            sa.select(
-                training_events.c.sequence,
-                training_events.c.step,
-                training_events.c.time_us,
-                training_events.c.kind,
-                training_events.c.payload,
-            )
-            .where(
-                training_events.c.run_seq == run_seq,
-                training_events.c.sequence > after_sequence,
-            )
-            .order_by(training_events.c.sequence)
-            .limit(limit)
-        )
         with self._engine.connect() as conn:
-            return [Event(*row) for row in conn.execute(query)]
+            return run_events.read(conn, run_seq, after_sequence, limit)
 
     def count_in_state(self, state: int) -> int:
         with self._engine.connect() as conn:
@@ -188,7 +162,7 @@ class RunStore:
                         request_id=request_id,
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
-                self._append(
+                run_events.append(
                     conn, seq, [(0, "state_change", {"state": QUEUED, "message": "queued"}, 0)]
                 )
         except sa.exc.IntegrityError:
@@ -205,31 +179,6 @@ class RunStore:
             return None
         with self._engine.connect() as conn:
             return self._get(conn, training_runs.c.request_id == request_id)
-
-    @staticmethod
-    def _append(conn: sa.Connection, run_seq: int, events: Sequence[NewEvent]) -> int:
-        last: int = conn.execute(
-            training_runs.update()
-            .where(training_runs.c.seq == run_seq)
-            .values(last_sequence=training_runs.c.last_sequence + len(events))
-            .returning(training_runs.c.last_sequence)
-        ).scalar_one()
-        first, now = last - len(events) + 1, now_us()
-        conn.execute(
-            training_events.insert(),
-            [
-                {
-                    "run_seq": run_seq,
-                    "sequence": first + n,
-                    "step": step,
-                    "time_us": time_us or now,
-                    "kind": kind,
-                    "payload": payload,
-                }
-                for n, (step, kind, payload, time_us) in enumerate(events)
-            ],
-        )
-        return last
 
     def transition(
         self,
@@ -286,7 +235,7 @@ class RunStore:
         if seq is None:
             return None
         state_change = (step, "state_change", {"state": to_state, "message": message}, 0)
-        self._append(conn, seq, [*events_before, state_change])
+        run_events.append(conn, seq, [*events_before, state_change])
         return self._get(conn, training_runs.c.seq == seq)
 
     def claim_next(self) -> StoredRun | None:
@@ -366,7 +315,7 @@ class RunStore:
             if row is None:
                 return None
             if events:
-                self._append(conn, row[0], events)
+                run_events.append(conn, row[0], events)
             return bool(row[1])
 
     def record_spec(self, run_id: str, attempt: int, spec: RunSpec) -> bool:

@@ -35,7 +35,8 @@ from ..rendering import completion_turn, prompt_turns
 from ..selection import EVAL, TRAIN
 from ..storage.datasets import DatasetStore
 from ..storage.db import create_engine, disk_full
-from ..storage.runs import NewEvent, RunStore, StoredRun
+from ..storage.run_events import NewEvent
+from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
 from .batches import Example
 
