@@ -1,6 +1,6 @@
 """tunix-rt client: generated tunixrt.v1 stubs and a thin typed SDK."""
 
-from .client import Client, Stream
+from .client import Client
 from .convert import trace_from_dict, trace_to_dict
 from .errors import (
     AlreadyExists,
@@ -17,6 +17,7 @@ from .errors import (
     Unauthenticated,
     Unavailable,
 )
+from .stream import Stream
 
 __all__ = [
     "AlreadyExists",

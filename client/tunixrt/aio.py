@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import grpc
 
-from .client import auth_metadata, channel_options, credentials, run_state
+from .client import auth_metadata, channel_options, credentials
+from .convert import run_state
 from .errors import from_rpc_error
 from .v1 import (
     dataset_pb2,

@@ -19,9 +19,10 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from .client import DEFAULT_ADDRESS, Client, Stream
+from .client import DEFAULT_ADDRESS, Client
 from .errors import TunixRtError
 from .generators import GENERATORS, generate_jsonl
+from .stream import Stream
 from .v1 import training_pb2
 
 Handler = Callable[[argparse.Namespace, Client], int]

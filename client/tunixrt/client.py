@@ -9,7 +9,10 @@ from typing import Any, TypeVar
 import grpc
 
 from . import exports
+from .convert import dataset_split, export_format
 from .errors import TunixRtError, from_rpc_error
+from .stream import Stream
+from .training_calls import TrainingCalls
 from .v1 import (
     dataset_pb2,
     dataset_pb2_grpc,
@@ -19,45 +22,10 @@ from .v1 import (
     server_pb2_grpc,
     trace_pb2,
     trace_pb2_grpc,
-    training_pb2,
     training_pb2_grpc,
 )
 
 T = TypeVar("T")
-
-
-class Stream(Iterator[T]):
-    """The messages of a server-streaming call. A client that stops reading must
-    cancel the call (the server keeps working for it otherwise): `close()` and
-    `cancel()` do, from any thread, and so do leaving a `with` block and dropping
-    the last reference. Errors arrive as TunixRtError, like every other call."""
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-
-    def __iter__(self) -> Stream[T]:
-        return self
-
-    def __next__(self) -> T:
-        try:
-            message: T = next(self._call)
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
-        return message
-
-    def cancel(self) -> None:
-        self._call.cancel()  # a no-op once the call has finished
-
-    close = cancel
-
-    def __enter__(self) -> Stream[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.cancel()
-
-    def __del__(self) -> None:
-        self.cancel()
 
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -138,7 +106,7 @@ def _file_blocks(path: str | Path, size: int = IMPORT_BATCH_BYTES) -> Iterator[b
     return blocks()
 
 
-class Client:
+class Client(TrainingCalls):
     """A connection to a tunix-rt server.
 
     >>> with Client("127.0.0.1:50051") as rt:
@@ -295,7 +263,7 @@ class Client:
             page = self._call(
                 self.datasets.ListDatasetItems,
                 dataset_pb2.ListDatasetItemsRequest(
-                    parent=name, split=_split(split), page_size=page_size, page_token=token
+                    parent=name, split=dataset_split(split), page_size=page_size, page_token=token
                 ),
             )
             return list(page.items), page.next_page_token
@@ -321,8 +289,8 @@ class Client:
         """The raw ExportDataset stream; closing it early cancels the call."""
         request = export_pb2.ExportDatasetRequest(
             dataset=dataset,
-            format=_format(format),
-            split=_split(split),
+            format=export_format(format),
+            split=dataset_split(split),
             system_instruction=system_instruction,
             rows_per_chunk=rows_per_chunk,
             start_row=start_row,
@@ -342,7 +310,7 @@ class Client:
         """The ExportTraces stream: listed traces in the order given (at most 10,000)."""
         request = export_pb2.ExportTracesRequest(
             names=names,
-            format=_format(format),
+            format=export_format(format),
             system_instruction=system_instruction,
             rows_per_chunk=rows_per_chunk,
             start_row=start_row,
@@ -422,144 +390,6 @@ class Client:
     def get_server_info(self) -> server_pb2.ServerInfo:
         """Versions, the devices a training worker uses, presets, limits, auth."""
         return self._call(self.server.GetServerInfo, server_pb2.GetServerInfoRequest())
-
-    # -- training -------------------------------------------------------------
-
-    def create_training_run(
-        self,
-        dataset: str,
-        *,
-        preset: str = "",
-        local_path: str = "",
-        hyperparameters: training_pb2.Hyperparameters | dict[str, Any] | None = None,
-        lora_rank: int = 0,
-        lora_alpha: float = 0.0,
-        created_by: str = "",
-        labels: dict[str, str] | None = None,
-        request_id: str = "",
-    ) -> training_pb2.TrainingRun:
-        """Queue a run; zero/absent hyperparameters take the server's defaults.
-        `lora_rank` > 0 trains LoRA adapters instead of all weights."""
-        hp = (
-            hyperparameters
-            if isinstance(hyperparameters, training_pb2.Hyperparameters)
-            else training_pb2.Hyperparameters(**(hyperparameters or {}))
-        )
-        run = training_pb2.TrainingRun(
-            dataset=dataset,
-            model=training_pb2.ModelSpec(preset=preset, local_path=local_path),
-            hyperparameters=hp,
-            lora=training_pb2.LoraConfig(enabled=lora_rank > 0, rank=lora_rank, alpha=lora_alpha),
-            created_by=created_by,
-            labels=labels or {},
-        )
-        request = training_pb2.CreateTrainingRunRequest(training_run=run, request_id=request_id)
-        return self._call(self.training.CreateTrainingRun, request)
-
-    def get_training_run(self, name: str) -> training_pb2.TrainingRun:
-        request = training_pb2.GetTrainingRunRequest(name=name)
-        return self._call(self.training.GetTrainingRun, request)
-
-    def list_training_runs(
-        self, *, state: str = "", page_size: int = 0
-    ) -> Iterator[training_pb2.TrainingRun]:
-        state_value = run_state(state or "UNSPECIFIED")
-
-        def fetch(token: str) -> tuple[list[training_pb2.TrainingRun], str]:
-            request = training_pb2.ListTrainingRunsRequest(
-                page_size=page_size, page_token=token, state=state_value
-            )
-            page = self._call(self.training.ListTrainingRuns, request)
-            return list(page.training_runs), page.next_page_token
-
-        return self._pages(fetch)
-
-    def cancel_training_run(self, name: str) -> training_pb2.TrainingRun:
-        request = training_pb2.CancelTrainingRunRequest(name=name)
-        return self._call(self.training.CancelTrainingRun, request)
-
-    def resume_training_run(self, name: str) -> training_pb2.TrainingRun:
-        request = training_pb2.ResumeTrainingRunRequest(name=name)
-        return self._call(self.training.ResumeTrainingRun, request)
-
-    def delete_training_run(self, name: str) -> None:
-        """An ended run, with its events, checkpoints and logs."""
-        request = training_pb2.DeleteTrainingRunRequest(name=name)
-        self._call(self.training.DeleteTrainingRun, request)
-
-    def watch_training_run(
-        self,
-        name: str,
-        *,
-        since_step: int = 0,
-        after_sequence: int = 0,
-        timeout: float | None = None,
-    ) -> Stream[training_pb2.TrainingEvent]:
-        """History, then live events, until the run ends (or `timeout` seconds pass:
-        DeadlineExceeded). Closing the stream early (or dropping it after breaking
-        out of a for loop) cancels the call."""
-        request = training_pb2.WatchTrainingRunRequest(
-            name=name, since_step=since_step, after_sequence=after_sequence
-        )
-        return Stream(
-            self.training.WatchTrainingRun(request, timeout=timeout, metadata=self._metadata)
-        )
-
-    def generate(
-        self,
-        name: str,
-        prompts: list[str],
-        *,
-        max_new_tokens: int = 0,
-        temperature: float = 0.0,
-        seed: int = 0,
-        checkpoint: str = "",
-        timeout: float = 600.0,
-    ) -> training_pb2.GenerateResponse:
-        """`checkpoint`: "latest" (default), "best" (exact match during training) or
-        a step number."""
-        request = training_pb2.GenerateRequest(
-            name=name,
-            prompts=prompts,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            seed=seed,
-            checkpoint=checkpoint,
-        )
-        return self._call(self.training.Generate, request, timeout)
-
-    def evaluate_run(
-        self,
-        name: str,
-        *,
-        split: str = "EVAL",
-        max_examples: int = 0,
-        max_new_tokens: int = 0,
-        checkpoint: str = "",
-        timeout: float = 1800.0,
-    ) -> training_pb2.Evaluation:
-        """Exact match on a split. `max_new_tokens` 0 sizes the answer budget from the
-        split's longest reference; `checkpoint` as for generate."""
-        request = training_pb2.EvaluateRunRequest(
-            name=name,
-            split=_split(split),
-            max_examples=max_examples,
-            max_new_tokens=max_new_tokens,
-            checkpoint=checkpoint,
-        )
-        return self._call(self.training.EvaluateRun, request, timeout)
-
-
-def run_state(name: str) -> training_pb2.TrainingRunState.ValueType:
-    return training_pb2.TrainingRunState.Value(f"TRAINING_RUN_STATE_{name.upper()}")
-
-
-def _format(name: str) -> export_pb2.ExportFormat.ValueType:
-    return export_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{name.upper()}")
-
-
-def _split(name: str) -> dataset_pb2.DatasetSplit.ValueType:
-    return dataset_pb2.DatasetSplit.Value(f"DATASET_SPLIT_{name.upper()}")
 
 
 def _split_rows(ds: dataset_pb2.Dataset, split: str) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 
-from .v1 import trace_pb2
+from .v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
 
 
 def whole_numbers_as_int(value: Any) -> Any:
@@ -47,3 +47,15 @@ def trace_from_dict(doc: dict[str, Any]) -> trace_pb2.Trace:
         ],
         meta=meta,
     )
+
+
+def run_state(name: str) -> training_pb2.TrainingRunState.ValueType:
+    return training_pb2.TrainingRunState.Value(f"TRAINING_RUN_STATE_{name.upper()}")
+
+
+def export_format(name: str) -> export_pb2.ExportFormat.ValueType:
+    return export_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{name.upper()}")
+
+
+def dataset_split(name: str) -> dataset_pb2.DatasetSplit.ValueType:
+    return dataset_pb2.DatasetSplit.Value(f"DATASET_SPLIT_{name.upper()}")

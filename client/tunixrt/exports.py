@@ -20,7 +20,7 @@ from .errors import FailedPrecondition, InvalidArgument, NotFound, TunixRtError
 from .v1 import export_pb2
 
 if TYPE_CHECKING:
-    from .client import Stream
+    from .stream import Stream
 
 BLOCK = 1 << 20
 # Errors after which the same request can never succeed: nothing to resume.

@@ -1,0 +1,149 @@
+"""Client's TrainingService methods (a mixin: Client holds the channel and stubs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .convert import dataset_split, run_state
+from .stream import Stream
+from .v1 import training_pb2, training_pb2_grpc
+
+T = TypeVar("T")
+
+
+class TrainingCalls:
+    training: training_pb2_grpc.TrainingServiceStub
+    _metadata: tuple[tuple[str, str], ...]
+
+    if TYPE_CHECKING:  # provided by Client
+
+        def _call(
+            self, method: Callable[..., T], request: Any, timeout: float | None = None
+        ) -> T: ...
+
+        def _pages(self, fetch: Callable[[str], tuple[list[T], str]]) -> Iterator[T]: ...
+
+    def create_training_run(
+        self,
+        dataset: str,
+        *,
+        preset: str = "",
+        local_path: str = "",
+        hyperparameters: training_pb2.Hyperparameters | dict[str, Any] | None = None,
+        lora_rank: int = 0,
+        lora_alpha: float = 0.0,
+        created_by: str = "",
+        labels: dict[str, str] | None = None,
+        request_id: str = "",
+    ) -> training_pb2.TrainingRun:
+        """Queue a run; zero/absent hyperparameters take the server's defaults.
+        `lora_rank` > 0 trains LoRA adapters instead of all weights."""
+        hp = (
+            hyperparameters
+            if isinstance(hyperparameters, training_pb2.Hyperparameters)
+            else training_pb2.Hyperparameters(**(hyperparameters or {}))
+        )
+        run = training_pb2.TrainingRun(
+            dataset=dataset,
+            model=training_pb2.ModelSpec(preset=preset, local_path=local_path),
+            hyperparameters=hp,
+            lora=training_pb2.LoraConfig(enabled=lora_rank > 0, rank=lora_rank, alpha=lora_alpha),
+            created_by=created_by,
+            labels=labels or {},
+        )
+        request = training_pb2.CreateTrainingRunRequest(training_run=run, request_id=request_id)
+        return self._call(self.training.CreateTrainingRun, request)
+
+    def get_training_run(self, name: str) -> training_pb2.TrainingRun:
+        request = training_pb2.GetTrainingRunRequest(name=name)
+        return self._call(self.training.GetTrainingRun, request)
+
+    def list_training_runs(
+        self, *, state: str = "", page_size: int = 0
+    ) -> Iterator[training_pb2.TrainingRun]:
+        state_value = run_state(state or "UNSPECIFIED")
+
+        def fetch(token: str) -> tuple[list[training_pb2.TrainingRun], str]:
+            request = training_pb2.ListTrainingRunsRequest(
+                page_size=page_size, page_token=token, state=state_value
+            )
+            page = self._call(self.training.ListTrainingRuns, request)
+            return list(page.training_runs), page.next_page_token
+
+        return self._pages(fetch)
+
+    def cancel_training_run(self, name: str) -> training_pb2.TrainingRun:
+        request = training_pb2.CancelTrainingRunRequest(name=name)
+        return self._call(self.training.CancelTrainingRun, request)
+
+    def resume_training_run(self, name: str) -> training_pb2.TrainingRun:
+        request = training_pb2.ResumeTrainingRunRequest(name=name)
+        return self._call(self.training.ResumeTrainingRun, request)
+
+    def delete_training_run(self, name: str) -> None:
+        """An ended run, with its events, checkpoints and logs."""
+        request = training_pb2.DeleteTrainingRunRequest(name=name)
+        self._call(self.training.DeleteTrainingRun, request)
+
+    def watch_training_run(
+        self,
+        name: str,
+        *,
+        since_step: int = 0,
+        after_sequence: int = 0,
+        timeout: float | None = None,
+    ) -> Stream[training_pb2.TrainingEvent]:
+        """History, then live events, until the run ends (or `timeout` seconds pass:
+        DeadlineExceeded). Closing the stream early (or dropping it after breaking
+        out of a for loop) cancels the call."""
+        request = training_pb2.WatchTrainingRunRequest(
+            name=name, since_step=since_step, after_sequence=after_sequence
+        )
+        return Stream(
+            self.training.WatchTrainingRun(request, timeout=timeout, metadata=self._metadata)
+        )
+
+    def generate(
+        self,
+        name: str,
+        prompts: list[str],
+        *,
+        max_new_tokens: int = 0,
+        temperature: float = 0.0,
+        seed: int = 0,
+        checkpoint: str = "",
+        timeout: float = 600.0,
+    ) -> training_pb2.GenerateResponse:
+        """`checkpoint`: "latest" (default), "best" (exact match during training) or
+        a step number."""
+        request = training_pb2.GenerateRequest(
+            name=name,
+            prompts=prompts,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            seed=seed,
+            checkpoint=checkpoint,
+        )
+        return self._call(self.training.Generate, request, timeout)
+
+    def evaluate_run(
+        self,
+        name: str,
+        *,
+        split: str = "EVAL",
+        max_examples: int = 0,
+        max_new_tokens: int = 0,
+        checkpoint: str = "",
+        timeout: float = 1800.0,
+    ) -> training_pb2.Evaluation:
+        """Exact match on a split. `max_new_tokens` 0 sizes the answer budget from the
+        split's longest reference; `checkpoint` as for generate."""
+        request = training_pb2.EvaluateRunRequest(
+            name=name,
+            split=dataset_split(split),
+            max_examples=max_examples,
+            max_new_tokens=max_new_tokens,
+            checkpoint=checkpoint,
+        )
+        return self._call(self.training.EvaluateRun, request, timeout)
