@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import sys
 from collections import defaultdict, deque
@@ -156,7 +157,8 @@ class Supervisor:
                 self._runs.transition,
                 worker.run_id,
                 RunState.FAILED,
-                f"worker {_describe_exit(code)}; last log lines: {_tail(log_path)}",
+                f"worker {_describe_exit(code)}{_disk_note(log_path.parent)}; "
+                f"last log lines: {_tail(log_path)}",
                 from_states=(RunState.RUNNING,),
                 owner_attempt=worker.attempt,
             )
@@ -223,6 +225,21 @@ def _describe_exit(code: int) -> str:
     if code < 0:
         return f"killed by {signal.Signals(-code).name}"
     return f"exited with code {code}"
+
+
+# Less free space than this when a worker dies: it most likely died of it (and
+# could not even log why), so the run's message says so.
+_DISK_NEARLY_FULL = 1024 * 1024
+
+
+def _disk_note(run_dir: Path) -> str:
+    try:
+        free = shutil.disk_usage(run_dir).free
+    except OSError:
+        return ""
+    if free >= _DISK_NEARLY_FULL:
+        return ""
+    return f" while the disk is full ({free:,} bytes free under {run_dir})"
 
 
 def _tail(path: Path, lines: int = 3) -> str:
