@@ -56,6 +56,12 @@ def _trace(**overrides: object) -> trace_pb2.Trace:
     return trace_from_dict({**doc, **overrides})
 
 
+def _create(rt: InProcess, count: int) -> None:
+    for n in range(count):
+        request = trace_pb2.CreateTraceRequest(trace=_trace(prompt=f"p{n}"))
+        assert rt.call("TraceService", "CreateTrace", request).code == grpc.StatusCode.OK
+
+
 def _violations(result: Result) -> dict[str, str]:
     return {
         v.field: v.description for v in result.detail(error_details_pb2.BadRequest).field_violations
@@ -128,12 +134,7 @@ def test_import_stream_rejects_a_bad_batch_whole(rt: InProcess) -> None:
 
 
 def test_pagination_tokens_are_bound_to_their_query(rt: InProcess) -> None:
-    for n in range(5):
-        rt.call(
-            "TraceService",
-            "CreateTrace",
-            trace_pb2.CreateTraceRequest(trace=_trace(prompt=f"p{n}")),
-        )
+    _create(rt, 5)
     prompts, token = [], ""
     while True:
         page = rt.call(
@@ -159,12 +160,7 @@ def test_pagination_tokens_are_bound_to_their_query(rt: InProcess) -> None:
 
 
 def test_streaming_export_and_its_errors(rt: InProcess) -> None:
-    for n in range(3):
-        rt.call(
-            "TraceService",
-            "CreateTrace",
-            trace_pb2.CreateTraceRequest(trace=_trace(prompt=f"p{n}")),
-        )
+    _create(rt, 3)
     rt.call(
         "DatasetService",
         "BuildDataset",
