@@ -58,6 +58,16 @@ def _stored(row: Sequence[Any]) -> StoredRun:
     return StoredRun(*values)
 
 
+def _owned_by(run_id: str, attempt: int) -> sa.ColumnElement[bool]:
+    """The run, while this attempt's worker still runs it (a later attempt or a
+    state change by another process makes the worker's writes miss)."""
+    return sa.and_(
+        training_runs.c.id == run_id,
+        training_runs.c.attempt == attempt,
+        training_runs.c.state == RUNNING,
+    )
+
+
 class RunExists(Exception):
     """The request_id was used before; carries the run it created."""
 
@@ -299,11 +309,7 @@ class RunStore:
         with self._engine.begin() as conn:
             row = conn.execute(
                 training_runs.update()
-                .where(
-                    training_runs.c.id == run_id,
-                    training_runs.c.attempt == attempt,
-                    training_runs.c.state == RUNNING,
-                )
+                .where(_owned_by(run_id, attempt))
                 .values(
                     metrics=metrics,
                     checkpoint_step=checkpoint_step,
@@ -325,11 +331,7 @@ class RunStore:
             return (
                 conn.execute(
                     training_runs.update()
-                    .where(
-                        training_runs.c.id == run_id,
-                        training_runs.c.attempt == attempt,
-                        training_runs.c.state == RUNNING,
-                    )
+                    .where(_owned_by(run_id, attempt))
                     .values(spec=spec.to_json())
                 ).rowcount
                 > 0
