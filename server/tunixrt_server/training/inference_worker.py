@@ -17,16 +17,13 @@ Answer:   {"texts": [...], "step": N, "max_new_tokens": N}  or  {"error": "..."}
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
-import os
-import signal
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
 
+from . import child
 from .batches import answer_budget
 from .checkpoints import CheckpointRef
 
@@ -62,12 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tunixrt-inference")
     parser.add_argument("--run-dir", required=True)
     args = parser.parse_args(argv)
-    with contextlib.suppress(OSError):  # Linux: go when the server goes, even by SIGKILL
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    # Our stdout is the channel to the server; anything a library prints goes to the log.
-    answers = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    serve(Path(args.run_dir), sys.stdin, answers)
+    child.die_with_parent()
+    serve(Path(args.run_dir), sys.stdin, child.server_channel())
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import queue
@@ -38,6 +37,7 @@ from ..storage.db import create_engine, disk_full
 from ..storage.run_events import NewEvent
 from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
+from . import child
 from .batches import Example
 
 if TYPE_CHECKING:
@@ -246,8 +246,7 @@ def notify(channel: TextIO) -> None:
 def _die_with_parent(stop: Stop, parent: int) -> None:
     """Linux: SIGTERM when the server process dies, even by SIGKILL. Elsewhere (and
     for a server that died before this call) the writer thread notices within 0.5 s."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    child.die_with_parent()
     if os.getppid() != parent:
         stop.set("server gone")
 
@@ -347,10 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--run-dir", required=True)
     t.add_argument("--parent-pid", type=int, default=os.getppid())
     args = parser.parse_args(argv)
-    # Our stdout is the channel to the server; anything a library prints goes to the log.
-    channel = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    return train(args, channel)
+    return train(args, child.server_channel())
 
 
 if __name__ == "__main__":
