@@ -128,14 +128,15 @@ def info(args: argparse.Namespace, rt: Client) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    # The server (SQLAlchemy, grpc health/reflection) is imported only here so
-    # client commands stay light, and the client installs without it.
+    """`serve` and `worker`. The server package (SQLAlchemy, grpc health/reflection)
+    is imported only here so client commands stay light, and the client installs
+    without it."""
     try:
-        from tunixrt_server.app import run
+        from tunixrt_server import app, standalone_worker
         from tunixrt_server.config import ConfigError, load_settings
     except ImportError as exc:
         print(
-            f"tunix-rt serve needs the server package ({exc.name} is missing): "
+            f"tunix-rt {args.command} needs the server package ({exc.name} is missing): "
             "pip install 'tunix-rt-server[train]'",
             file=sys.stderr,
         )
@@ -144,15 +145,22 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(
             args.config,
-            address=args.listen,
+            address=getattr(args, "listen", None),
             data_dir=args.data_dir,
             database_url=args.database_url,
-            metrics_address=args.metrics_address,
+            metrics_address=getattr(args, "metrics_address", None),
+            max_concurrent_runs=getattr(args, "max_concurrent_runs", None),
         )
     except ConfigError as exc:
         print(f"tunix-rt: {exc}", file=sys.stderr)
         return 2
-    run(settings)
+    if args.command == "worker":
+        if settings.max_concurrent_runs < 1:
+            print("tunix-rt worker: max_concurrent_runs must be at least 1", file=sys.stderr)
+            return 2
+        standalone_worker.run(settings)
+    else:
+        app.run(settings)
     return 0
 
 
@@ -481,7 +489,12 @@ def build_parser() -> argparse.ArgumentParser:
     command(sub, "info", info, "What the server runs: versions, devices, presets, limits.")
 
     serve = command(sub, "serve", None, "Run the tunix-rt gRPC server.")
-    serve.set_defaults(server=True)
+    worker = command(
+        sub,
+        "worker",
+        None,
+        "Train runs queued through any API server sharing its database (no API of its own).",
+    )
     serve.add_argument(
         "--address",
         dest="listen",
@@ -489,19 +502,27 @@ def build_parser() -> argparse.ArgumentParser:
         "env TUNIXRT_ADDRESS)",
     )
     serve.add_argument(
-        "--data-dir",
-        type=Path,
-        help="directory for the SQLite database, checkpoints and logs (env TUNIXRT_DATA_DIR)",
-    )
-    serve.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL, e.g. postgresql+psycopg://... (env TUNIXRT_DATABASE_URL)",
-    )
-    serve.add_argument(
         "--metrics-address",
         help="HOST:PORT to serve Prometheus metrics on (env TUNIXRT_METRICS_ADDRESS)",
     )
-    serve.add_argument("--config", type=Path, help="YAML config file (env TUNIXRT_CONFIG)")
+    worker.add_argument(
+        "--max-concurrent-runs",
+        type=int,
+        help="runs this worker trains at once (default 1; env TUNIXRT_MAX_CONCURRENT_RUNS)",
+    )
+    for p in (serve, worker):
+        p.set_defaults(server=True)
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            help="directory for the SQLite database, checkpoints and logs; a worker and "
+            "its API servers must see the same one (env TUNIXRT_DATA_DIR)",
+        )
+        p.add_argument(
+            "--database-url",
+            help="SQLAlchemy URL, e.g. postgresql+psycopg://... (env TUNIXRT_DATABASE_URL)",
+        )
+        p.add_argument("--config", type=Path, help="YAML config file (env TUNIXRT_CONFIG)")
 
     traces = command(sub, "traces", None, "Import, list, show and delete traces.")
     tsub = traces.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -1,7 +1,8 @@
 """A run's event log: numbered 1, 2, 3, ... per run, appended in the writer's transaction.
 
 Sequence numbers come from the run row (`last_sequence`), whose UPDATE takes the
-write lock: concurrent writers queue instead of reusing a number.
+write lock: concurrent writers queue instead of reusing a number. Every append
+notifies watchers in other processes (run_notify).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from . import run_notify
 from .schema import training_events, training_runs
 from .traces import now_us
 
@@ -32,12 +34,12 @@ NewEvent = tuple[int, str, dict[str, Any], int]
 
 def append(conn: sa.Connection, run_seq: int, events: Sequence[NewEvent]) -> int:
     """Appends in the caller's transaction; returns the last sequence number."""
-    last: int = conn.execute(
+    last, run_id = conn.execute(
         training_runs.update()
         .where(training_runs.c.seq == run_seq)
         .values(last_sequence=training_runs.c.last_sequence + len(events))
-        .returning(training_runs.c.last_sequence)
-    ).scalar_one()
+        .returning(training_runs.c.last_sequence, training_runs.c.id)
+    ).one()
     first, now = last - len(events) + 1, now_us()
     conn.execute(
         training_events.insert(),
@@ -53,7 +55,8 @@ def append(conn: sa.Connection, run_seq: int, events: Sequence[NewEvent]) -> int
             for n, (step, kind, payload, time_us) in enumerate(events)
         ],
     )
-    return last
+    run_notify.notify(conn, run_id)
+    return int(last)
 
 
 def read(conn: sa.Connection, run_seq: int, after_sequence: int, limit: int) -> list[Event]:

@@ -8,7 +8,7 @@ never disagree.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ..convert import UNFINISHED, RunState
 from ..runspec import RunSpec
-from . import run_events
+from . import run_events, run_notify
 from .run_events import Event, NewEvent
 from .schema import training_runs
 from .traces import now_us
@@ -79,6 +79,13 @@ class RunExists(Exception):
 class RunStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+
+    def listener(self, on_change: Callable[[str], None]) -> run_notify.Listener | None:
+        """Calls `on_change(run_id)` from a thread when any process appends events to
+        a run (PostgreSQL); None where the database has no notifications (SQLite)."""
+        if self._engine.dialect.name != "postgresql":
+            return None
+        return run_notify.Listener(self._engine.url, on_change)
 
     # -- reading --
 

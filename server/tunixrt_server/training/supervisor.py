@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..convert import RunState
+from ..storage import run_notify
 from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
 
@@ -52,6 +53,7 @@ class Supervisor:
         self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
+        self._listener: run_notify.Listener | None = None
 
     def run_dir(self, run_id: str) -> Path:
         return self._data_dir / "runs" / run_id
@@ -60,12 +62,28 @@ class Supervisor:
 
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._schedule_loop())
+        # Runs written by other processes (PostgreSQL): watchers see their events at
+        # once, and a run queued on another server is claimed without waiting a poll.
+        loop = asyncio.get_running_loop()
+
+        def on_change(run_id: str) -> None:  # on the listener's thread
+            loop.call_soon_threadsafe(self._changed_elsewhere, run_id)
+
+        self._listener = self._runs.listener(on_change)
+        if self._listener:
+            self._listener.start()
+
+    def _changed_elsewhere(self, run_id: str) -> None:
+        self.changed(run_id)
+        self.wake()
 
     async def stop(self) -> None:
         """SIGTERM every worker (each saves a checkpoint and ends its run FAILED,
         resumable); SIGKILL those still running after STOP_GRACE_S."""
         if self._loop_task:
             self._loop_task.cancel()
+        if self._listener:
+            await asyncio.to_thread(self._listener.stop)
         workers = list(self._workers.values())
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):

@@ -1,0 +1,71 @@
+"""`tunix-rt worker`: trains runs queued through any API server, with no API of its own.
+
+It is the API server's Supervisor without the gRPC server: it claims QUEUED runs
+from the shared database (FOR UPDATE SKIP LOCKED, so each run is claimed once),
+starts one training process per run, and fails runs whose worker went silent.
+The training processes write events and heartbeats to the database, where every
+API server's WatchTrainingRun reads them; checkpoints go under the data dir,
+which the API servers must see at the same path to serve Generate and Resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from .config import Settings
+from .storage.db import create_engine, current_revision, head_revision
+from .storage.runs import RunStore
+from .training.supervisor import Supervisor
+
+log = logging.getLogger("tunixrt.worker")
+
+
+class SchemaMismatch(Exception):
+    pass
+
+
+async def serve(settings: Settings) -> None:
+    engine = create_engine(settings.resolved_database_url, pool_size=4)
+    # API servers migrate at start; a worker only checks, so two versions never
+    # race to migrate the same database.
+    have, want = await asyncio.to_thread(current_revision, engine), head_revision()
+    if have != want:
+        raise SchemaMismatch(
+            f"the database is at schema {have or 'none'} and this worker needs {want}: "
+            "start an API server of this version on it first (it migrates)"
+        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(
+        RunStore(engine),
+        settings.resolved_database_url,
+        settings.data_dir.resolve(),
+        settings.max_concurrent_runs,
+    )
+    await supervisor.start()
+    print(
+        f"tunix-rt worker {os.getpid()} taking up to {settings.max_concurrent_runs} run(s) "
+        f"(data dir {settings.data_dir})",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: running runs save a checkpoint and end FAILED, resumable")
+    await supervisor.stop()
+    engine.dispose()
+    print("tunix-rt worker stopped", flush=True)
+
+
+def run(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(serve(settings))
+    except SchemaMismatch as exc:
+        raise SystemExit(f"tunix-rt worker: {exc}") from None

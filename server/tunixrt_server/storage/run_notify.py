@@ -1,0 +1,60 @@
+"""Wake-ups for run watchers across processes: PostgreSQL LISTEN/NOTIFY.
+
+A worker on another machine writes a run's events to the database; without a
+notification, an API server's watchers would see them only at their next poll.
+The notification goes out in the writer's transaction, so it arrives after the
+events are visible. SQLite has no such channel: there, the worker's stdout wakes
+its own server and other servers poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+log = logging.getLogger("tunixrt.storage")
+CHANNEL = "tunixrt_run_changed"
+
+
+def notify(conn: sa.Connection, run_id: str) -> None:
+    """Tell listeners, at commit, that `run_id` has something new."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_notify(CHANNEL, run_id)))
+
+
+class Listener:
+    """A thread holding one connection that LISTENs and calls `on_change(run_id)`;
+    it reconnects after errors (watchers still poll in the meantime)."""
+
+    def __init__(self, url: sa.URL, on_change: Callable[[str], None]) -> None:
+        self._connect_args = {
+            **url.translate_connect_args(username="user", database="dbname"),
+            **{k: v for k, v in url.query.items() if isinstance(v, str)},
+        }
+        self._on_change = on_change
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="run-notify", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stopped.is_set():
+            try:
+                with psycopg.connect(**self._connect_args, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    while not self._stopped.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            self._on_change(note.payload)
+            except psycopg.Error as exc:
+                log.warning("run notifications: %s; retrying", exc)
+                self._stopped.wait(2.0)
