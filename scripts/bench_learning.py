@@ -1,6 +1,6 @@
 """Held-out accuracy of `make demo`'s journey over several seeds, and its time.
 
-    python scripts/bench_learning.py [--seeds 0 1 2] [--steps N]
+    python scripts/bench_learning.py [--seeds 0 1 2] [--steps N] [--hp NAME=VALUE ...]
 
 Each seed is the demo exactly (scripts/demo.py: same data sizes, same server
 defaults, a fresh server): the seed picks the generated traces, the split and
@@ -25,11 +25,26 @@ from tunixrt import Client
 GOALS = {"game": 0.95, "arithmetic": 0.50}
 
 
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument(
+        "--hp",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="hyperparameters to set instead of the server's defaults, e.g. learning_rate=1e-2",
+    )
     args = parser.parse_args()
+    overrides = {name: _number(value) for name, value in (kv.split("=", 1) for kv in args.hp)}
     results: dict[str, list[float]] = {}
     for seed in args.seeds:
         with (
@@ -37,7 +52,7 @@ def main() -> None:
             running_server(Path(tmp) / "data") as (address, _),
             Client(address) as rt,
         ):
-            outcome = learn(rt, args.steps, seed, show=False)
+            outcome = learn(rt, args.steps, seed, show=False, overrides=overrides)
         per = {name: acc.accuracy for name, acc in outcome.after.per_category.items()}
         for name, value in per.items():
             results.setdefault(name, []).append(value)
@@ -47,6 +62,7 @@ def main() -> None:
                 {
                     "seed": seed,
                     "steps": args.steps,
+                    "hyperparameters": overrides,
                     "best_step": outcome.run.best_checkpoint_step,
                     "accuracy": per,
                     "unfinished": outcome.after.unfinished_count,

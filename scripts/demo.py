@@ -33,7 +33,7 @@ DATA: dict[str, tuple[int, dict[str, str]]] = {
     "high_card_duel": (2000, {}),
     "arithmetic": (2000, {"difficulty": "easy"}),  # one operation on numbers up to 20
 }
-DEFAULT_STEPS = 600
+DEFAULT_STEPS = 1000
 
 console = Console()
 
@@ -78,9 +78,17 @@ class Outcome:
     seconds: float
 
 
-def learn(rt: Client, steps: int, seed: int, *, show: bool = True) -> Outcome:
+def learn(
+    rt: Client,
+    steps: int,
+    seed: int,
+    *,
+    show: bool = True,
+    overrides: dict[str, int | float] | None = None,
+) -> Outcome:
     """The journey: generate and import, build a stratified dataset, train with the
-    server's defaults while following live, evaluate the best checkpoint."""
+    server's defaults (or `overrides` of them) while following live, evaluate the
+    best checkpoint."""
     began = time.perf_counter()
 
     def say(text: str) -> None:
@@ -97,7 +105,9 @@ def learn(rt: Client, steps: int, seed: int, *, show: bool = True) -> Outcome:
         f"{ds.name}: {ds.stats.train_count:,} train / {ds.stats.eval_count:,} held out, "
         f"categories {dict(ds.stats.category_counts)}"
     )
-    run = rt.create_training_run(ds.name, hyperparameters={"max_steps": steps, "seed": seed})
+    run = rt.create_training_run(
+        ds.name, hyperparameters={"max_steps": steps, "seed": seed, **(overrides or {})}
+    )
     hp = run.hyperparameters
     say(
         f"{run.name}: {run.model.preset}, {hp.max_steps} steps of {hp.batch_size}, "

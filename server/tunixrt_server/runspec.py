@@ -45,6 +45,8 @@ class Hyperparameters:
     eval_examples: int = _limit(64, -1, 1_024)
     # Stop after this many evals without a better exact match; 0 never stops early.
     early_stopping_evals: int = _limit(0, 0, 10_000)
+    # Global-norm gradient clipping; -1 turns it off.
+    max_grad_norm: float = _limit(1.0, -1.0, 1e6)
     system_instruction: str = ""
 
     @classmethod
@@ -170,15 +172,17 @@ class RunSpec:
     def from_json(cls, doc: Mapping[str, Any]) -> RunSpec:
         """Tolerates specs stored by older servers: missing keys take their defaults."""
 
-        def part(kind: type[Any], key: str) -> Any:
+        def part(kind: type[Any], values: Mapping[str, Any] | None) -> Any:
             names = {f.name for f in dataclasses.fields(kind)}
-            return kind(**{k: v for k, v in (doc.get(key) or {}).items() if k in names})
+            return kind(**{k: v for k, v in (values or {}).items() if k in names})
 
+        # Runs stored before gradient clipping existed trained without it; so do their resumes.
+        hp = {"max_grad_norm": -1.0, **(doc.get("hyperparameters") or {})}
         return cls(
-            part(Model, "model"),
-            part(Hyperparameters, "hyperparameters"),
-            part(Lora, "lora"),
-            part(Mesh, "mesh"),
+            part(Model, doc.get("model")),
+            part(Hyperparameters, hp),
+            part(Lora, doc.get("lora")),
+            part(Mesh, doc.get("mesh")),
         )
 
 

@@ -31,6 +31,8 @@ def test_json_round_trip_and_specs_stored_by_older_servers() -> None:
     old |= {"hyperparameters": {"max_steps": 3, "max_seq_len": 256}}  # no new fields
     restored = RunSpec.from_json(old)
     assert restored.hyperparameters.max_steps == 3 and restored.hyperparameters.eval_examples == 64
+    # Trained without clipping before it existed: a resume does not change that.
+    assert restored.hyperparameters.max_grad_norm == -1 and spec.hyperparameters.max_grad_norm == 1
     assert spec.with_max_seq_len(640).hyperparameters.max_seq_len == 640
 
 
@@ -41,6 +43,7 @@ def test_json_round_trip_and_specs_stored_by_older_servers() -> None:
         ({"learning_rate": float("inf")}, "learning_rate"),
         ({"max_seq_len": 8}, "max_seq_len"),
         ({"eval_examples": 5000}, "eval_examples"),
+        ({"max_grad_norm": -2.0}, "max_grad_norm"),
         ({"system_instruction": "x" * 10_001}, "system_instruction"),
     ],
 )

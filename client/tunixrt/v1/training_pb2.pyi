@@ -105,6 +105,7 @@ class Hyperparameters(_message.Message):
     WEIGHT_DECAY_FIELD_NUMBER: _builtins.int
     EVAL_EXAMPLES_FIELD_NUMBER: _builtins.int
     EARLY_STOPPING_EVALS_FIELD_NUMBER: _builtins.int
+    MAX_GRAD_NORM_FIELD_NUMBER: _builtins.int
     max_steps: _builtins.int
     """Optimiser steps (default 200)."""
     batch_size: _builtins.int
@@ -143,6 +144,10 @@ class Hyperparameters(_message.Message):
     """End the run after this many evaluations without a better exact match
     (default 0: never stop early).
     """
+    max_grad_norm: _builtins.float
+    """Clip the gradients' global norm to this before each update (default 1.0;
+    -1 turns clipping off). Keeps the loss from jumping at high learning rates.
+    """
     def __init__(
         self,
         *,
@@ -158,10 +163,11 @@ class Hyperparameters(_message.Message):
         weight_decay: _builtins.float = ...,
         eval_examples: _builtins.int = ...,
         early_stopping_evals: _builtins.int = ...,
+        max_grad_norm: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "checkpoint_every_steps", b"checkpoint_every_steps", "early_stopping_evals", b"early_stopping_evals", "eval_every_steps", b"eval_every_steps", "eval_examples", b"eval_examples", "learning_rate", b"learning_rate", "max_seq_len", b"max_seq_len", "max_steps", b"max_steps", "seed", b"seed", "system_instruction", b"system_instruction", "warmup_steps", b"warmup_steps", "weight_decay", b"weight_decay"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "checkpoint_every_steps", b"checkpoint_every_steps", "early_stopping_evals", b"early_stopping_evals", "eval_every_steps", b"eval_every_steps", "eval_examples", b"eval_examples", "learning_rate", b"learning_rate", "max_grad_norm", b"max_grad_norm", "max_seq_len", b"max_seq_len", "max_steps", b"max_steps", "seed", b"seed", "system_instruction", b"system_instruction", "warmup_steps", b"warmup_steps", "weight_decay", b"weight_decay"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -96,9 +96,15 @@ def _optimizer(hp: Hyperparameters) -> optax.GradientTransformation:
         decay_steps=max(hp.max_steps, warmup + 1),
         end_value=hp.learning_rate * 0.1,
     )
-    return optax.inject_hyperparams(optax.adamw)(
-        learning_rate=schedule, weight_decay=hp.weight_decay
-    )
+
+    def adamw(learning_rate: Any, weight_decay: float) -> optax.GradientTransformation:
+        update = optax.adamw(learning_rate, weight_decay=weight_decay)
+        if hp.max_grad_norm > 0:
+            return optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), update)
+        return update
+
+    # inject_hyperparams outside the chain: Tunix logs the learning rate from its state.
+    return optax.inject_hyperparams(adamw)(learning_rate=schedule, weight_decay=hp.weight_decay)
 
 
 class _MetricsBackend:
