@@ -33,7 +33,8 @@ class Settings:
     max_send_message_mb: int = 4
     # Seconds in-flight calls get to finish on SIGTERM/SIGINT.
     shutdown_grace_s: float = 5.0
-    # Training runs that may train at once.
+    # Training runs that may train at once in this process's workers; 0: none
+    # (an API-only server, with `tunix-rt worker` processes training elsewhere).
     max_concurrent_runs: int = 1
     # Longest a server-streaming call (export, watch) may run; 0 means no limit.
     # A watcher that hits it resumes with after_sequence.
