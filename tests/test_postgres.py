@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from conftest import TRACES_JSONL, PostgresCluster, ServerProcess
+from conftest import TRACES_JSONL, PostgresCluster, ServerProcess, start_server
 from tunixrt import NotFound
 from tunixrt.v1 import training_pb2
 
@@ -64,3 +65,36 @@ def test_two_servers_one_database(
         started = re.findall(r"run (\S+) attempt (\d+): worker pid", a.log() + b.log())
         assert sorted(started) == sorted((r.name.split("/")[1], "1") for r in runs)
         assert cb.generate(runs[0].name, ["hi"], max_new_tokens=4).step == 6
+
+
+def test_builds_select_and_split_alike_on_sqlite_and_postgresql(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """Selection and split run inside the database: the same spec over the same
+    traces gives the same items, order and split on both."""
+    pg = server_factory()
+    lite = start_server(tmp_path / "sqlite")
+    try:
+        with pg.client() as cp, lite.client() as cl:
+            views = []
+            for rt in (cp, cl):
+                rt.import_jsonl(TRACES_JSONL)
+                prompts = {t.name: t.prompt for t in rt.list_traces(page_size=1000)}
+                view = []
+                specs: list[tuple[str, dict[str, Any]]] = [
+                    ("STRATIFIED", {"stratify_by": "category", "limit": 300}),
+                    ("STRATIFIED", {"stratify_by": "meta.difficulty"}),
+                    ("RANDOM", {"limit": 100}),
+                    ("LATEST", {"limit": 50}),
+                ]
+                for n, (strategy, extra) in enumerate(specs):
+                    ds = rt.build_dataset(
+                        "x", f"v{n}", strategy=strategy, eval_fraction=0.25, seed=5, **extra
+                    )
+                    items = rt.get_dataset(ds.name, full=True).items
+                    view.append([(prompts[f"traces/{i.trace_id}"], i.split) for i in items])
+                views.append(view)
+            assert views[0] == views[1]
+            assert [len(v) for v in views[0]] == [300, 550, 100, 50]
+    finally:
+        lite.stop()

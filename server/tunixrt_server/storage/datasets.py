@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from .. import selection
 from ..filters import Condition
 from ..rendering import ExportRow
+from . import dataset_selection
 from .filtering import meta_value, where
 from .schema import dataset_items, datasets, traces
 from .traces import export_columns, now_us
@@ -60,71 +61,56 @@ _COLUMNS = (
     datasets.c.item_count,
     datasets.c.create_time_us,
 )
-ITEM_CHUNK = 5_000
 
 
 class DatasetStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
-    def _select(
-        self, conn: sa.Connection, spec: DatasetSpec, conditions: Sequence[Condition]
-    ) -> tuple[list[int], dict[int, str]]:
-        flt = where(conditions)
-        if spec.strategy == "LATEST":
-            rows = conn.execute(
-                sa.select(traces.c.seq).where(flt).order_by(traces.c.seq.desc()).limit(spec.limit)
-            )
-            return [r[0] for r in rows], {}
-        if spec.strategy == "RANDOM":
-            seqs = (
-                conn.execute(sa.select(traces.c.seq).where(flt).order_by(traces.c.seq))
-                .scalars()
-                .all()
-            )
-            return selection.select_random(seqs, spec.limit, spec.seed), {}
-        rows = conn.execute(
-            sa.select(traces.c.seq, meta_value(tuple(spec.stratify_by.split(".")), ""))
-            .where(flt)
-            .order_by(traces.c.seq)
-        )
-        candidates = [(seq, "" if value is None else str(value)) for seq, value in rows]
-        return selection.select_stratified(candidates, spec.limit, spec.seed), dict(candidates)
-
     def build(self, spec: DatasetSpec, conditions: Sequence[Condition]) -> StoredDataset:
-        """Select, split and freeze in one transaction."""
+        """Select, split and freeze in one transaction, inside the database."""
+        stratum = (
+            meta_value(tuple(spec.stratify_by.split(".")), "")
+            if spec.strategy == "STRATIFIED"
+            else None
+        )
         try:
             with self._engine.begin() as conn:
                 if conn.execute(
                     sa.select(datasets.c.seq).where(datasets.c.key == spec.key)
                 ).first():
                     raise DatasetExists(spec.key)
-                selected, strata = self._select(conn, spec, conditions)
-                if not selected:
-                    raise EmptySelection(spec.filter)
-                splits = selection.assign_splits(selected, strata, spec.eval_fraction, spec.seed)
                 seq: int = conn.execute(
                     datasets.insert().values(
                         key=spec.key,
                         build_id=str(uuid.uuid4()),
                         spec={k: v for k, v in dataclasses.asdict(spec).items() if k != "key"},
                         stats={},
-                        item_count=len(selected),
+                        item_count=0,
                         create_time_us=now_us(),
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
-                for start in range(0, len(selected), ITEM_CHUNK):
-                    conn.execute(
-                        dataset_items.insert(),
-                        [
-                            {"dataset_seq": seq, "position": n, "trace_seq": t, "split": splits[n]}
-                            for n, t in enumerate(selected[start : start + ITEM_CHUNK], start)
-                        ],
+                selected = dataset_selection.picked(
+                    conn.dialect.name,
+                    where(conditions),
+                    spec.strategy,
+                    spec.limit,
+                    spec.seed,
+                    stratum,
+                )
+                conn.execute(
+                    dataset_items.insert().from_select(
+                        ["dataset_seq", "position", "trace_seq", "split"],
+                        dataset_selection.with_splits(selected, spec.eval_fraction, spec.seed, seq),
                     )
+                )
+                stats = self._stats(conn, seq)
+                if not stats["trace_count"]:
+                    raise EmptySelection(spec.filter)
                 conn.execute(
                     datasets.update()
                     .where(datasets.c.seq == seq)
-                    .values(stats=self._stats(conn, seq))
+                    .values(stats=stats, item_count=stats["trace_count"])
                 )
         except sa.exc.IntegrityError:
             raise DatasetExists(spec.key) from None  # a concurrent build of the same key won

@@ -1,0 +1,107 @@
+"""Dataset selection and train/eval split as one INSERT … SELECT: the database sorts,
+so a build's time is the database's and the server's memory stays flat in N.
+
+Shuffles come from a seeded 32-bit integer mix of each trace's seq, written with
+integer operators that SQLite and PostgreSQL evaluate identically (xor is
+`(a | b) - (a & b)`), so the same spec over the same traces gives the same items,
+order and split on both. Strata are ordered bytewise (PostgreSQL: COLLATE "C").
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..selection import EVAL, TRAIN
+from .schema import traces
+
+_MASK = 0xFFFFFFFF
+_MIX = 0x45D9F3B
+# eval_fraction as an integer ratio, so rounding happens in integers on both databases.
+_SCALE = 1_000_000
+# PostgreSQL shifts a bigint by an int4 only.
+_HALF = sa.literal(16, sa.Integer)
+
+
+def _xor(a: sa.ColumnElement[int], b: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    return a.op("|")(b) - a.op("&")(b)
+
+
+def shuffled(seq: sa.ColumnElement[int], salt: int) -> sa.ColumnElement[int]:
+    """A seeded pseudo-random 32-bit key per seq (products stay below 2**59)."""
+    x = (seq + salt).op("&")(_MASK)
+    for _ in range(2):
+        x = (_xor(x, x.op(">>")(_HALF)) * _MIX).op("&")(_MASK)
+    return _xor(x, x.op(">>")(_HALF))
+
+
+def salt(seed: int, purpose: str) -> int:
+    return random.Random(f"{purpose}:{seed}").getrandbits(31)
+
+
+def _bytewise(dialect: str, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def picked(
+    dialect: str,
+    where: sa.ColumnElement[bool],
+    strategy: str,
+    limit: int,
+    seed: int,
+    stratum: sa.ColumnElement[Any] | None,
+) -> sa.Subquery:
+    """(seq, stratum, position from 0) of the selected traces.
+
+    LATEST: newest first. RANDOM: a seeded shuffle. STRATIFIED: round-robin over
+    the strata in bytewise order, each stratum in its own seeded shuffle."""
+    if strategy == "LATEST":
+        order: list[sa.ColumnElement[Any]] = [traces.c.seq.desc()]
+    else:
+        order = [shuffled(traces.c.seq, salt(seed, "select")), traces.c.seq]
+    label = (
+        sa.func.coalesce(sa.cast(stratum, sa.String), "") if stratum is not None else sa.literal("")
+    )
+    candidates = sa.select(traces.c.seq, label.label("stratum")).where(where)
+    if strategy != "STRATIFIED":
+        ranked = candidates.add_columns(
+            (sa.func.row_number().over(order_by=order) - 1).label("position")
+        ).order_by(*order)
+        return ranked.limit(limit).subquery()
+    inner = candidates.add_columns(
+        sa.func.row_number().over(partition_by=label, order_by=order).label("depth")
+    ).subquery()
+    key = [inner.c.depth, _bytewise(dialect, inner.c.stratum)]
+    turns = sa.select(
+        inner.c.seq,
+        inner.c.stratum,
+        (sa.func.row_number().over(order_by=key) - 1).label("position"),
+    ).subquery()
+    return sa.select(turns).where(turns.c.position < limit).subquery()
+
+
+def with_splits(
+    selected: sa.Subquery, eval_fraction: float, seed: int, dataset_seq: int
+) -> sa.Select[Any]:
+    """(dataset_seq, position, seq, split), dataset_items' columns: round(n *
+    eval_fraction) of each stratum's n items held out, chosen by a seeded shuffle."""
+    owner = sa.literal(dataset_seq)
+    if eval_fraction <= 0:
+        return sa.select(owner, selected.c.position, selected.c.seq, sa.literal(TRAIN))
+    shuffle = shuffled(selected.c.seq, salt(seed, "split"))
+    rank = sa.func.row_number().over(
+        partition_by=selected.c.stratum, order_by=[shuffle, selected.c.seq]
+    )
+    scaled = sa.func.count().over(partition_by=selected.c.stratum) * round(eval_fraction * _SCALE)
+    inner = sa.select(
+        selected.c.position, selected.c.seq, rank.label("rank"), scaled.label("scaled")
+    ).subquery()
+    # round(scaled / _SCALE), halves to even as Python's round(), in integers.
+    whole = inner.c.scaled // _SCALE
+    twice_rest = (inner.c.scaled - whole * _SCALE) * 2
+    up = sa.or_(twice_rest > _SCALE, sa.and_(twice_rest == _SCALE, whole % 2 == 1))
+    held = whole + sa.case((up, 1), else_=0)
+    split = sa.case((inner.c.rank <= held, EVAL), else_=TRAIN)
+    return sa.select(owner, inner.c.position, inner.c.seq, split)

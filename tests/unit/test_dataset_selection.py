@@ -1,0 +1,94 @@
+"""Selection and split inside the database (storage/dataset_selection.py), on an
+in-memory SQLite; tests/test_postgres.py checks PostgreSQL gives the same."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tunixrt_server.selection import EVAL
+from tunixrt_server.storage.datasets import DatasetSpec, DatasetStore
+from tunixrt_server.storage.schema import dataset_items, metadata, traces
+
+Store = tuple[DatasetStore, sa.Engine]
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    engine = sa.create_engine("sqlite://")
+    metadata.create_all(engine)
+    rows = [("big", n) for n in range(100)] + [("small", n) for n in range(3)]
+    with engine.begin() as conn:
+        conn.execute(
+            traces.insert(),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "create_time_us": n,
+                    "trace_version": "1.0",
+                    "prompt": f"{kind} {n}",
+                    "final_answer": "",
+                    "steps_json": "[]",
+                    "meta": {"kind": kind},
+                    "source": "",
+                    "category": kind,
+                    "step_count": 0,
+                    "char_count": 0,
+                }
+                for n, (kind, _) in enumerate(rows)
+            ],
+        )
+    yield DatasetStore(engine), engine
+    engine.dispose()
+
+
+def build(
+    store: DatasetStore, engine: sa.Engine, key: str, **spec: object
+) -> list[tuple[str, int]]:
+    values: dict[str, Any] = {
+        "strategy": "STRATIFIED",
+        "limit": 1000,
+        "seed": 1,
+        "stratify_by": "kind",
+    } | spec
+    values |= {"eval_fraction": values.get("eval_fraction", 0.0), "filter": "", "provenance": {}}
+    built = store.build(DatasetSpec(key=key, dataset_name=key, version="v", **values), [])
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(traces.c.prompt, dataset_items.c.split)
+            .join(traces, traces.c.seq == dataset_items.c.trace_seq)
+            .where(dataset_items.c.dataset_seq == built.seq)
+            .order_by(dataset_items.c.position)
+        )
+        return [(prompt, split) for prompt, split in rows]
+
+
+def test_stratified_takes_turns_and_small_strata_whole(
+    store: tuple[DatasetStore, sa.Engine],
+) -> None:
+    picked = build(*store, "a", limit=10)
+    assert Counter(p.split()[0] for p, _ in picked) == {"big": 7, "small": 3}
+    assert [p.split()[0] for p, _ in picked[:6]] == ["big", "small"] * 3  # bytewise order
+    assert build(*store, "b", limit=10) == picked
+    assert build(*store, "c", limit=10, seed=2) != picked
+
+
+def test_splits_hold_out_a_fraction_per_stratum(store: Store) -> None:
+    picked = build(*store, "a", eval_fraction=0.25)
+    held = Counter(p.split()[0] for p, split in picked if split == EVAL)
+    assert held == {"big": 25, "small": 1}  # round(0.75) = 1
+    assert build(*store, "b", eval_fraction=0.25) == picked
+
+
+def test_random_is_seeded_and_latest_is_newest(store: Store) -> None:
+    random = build(*store, "a", strategy="RANDOM", limit=20)
+    assert random == build(*store, "b", strategy="RANDOM", limit=20)
+    assert random != build(*store, "c", strategy="RANDOM", limit=20, seed=2)
+    assert len(random) == 20 and len(set(random)) == 20
+    latest = build(*store, "d", strategy="LATEST", limit=3)
+    assert [p for p, _ in latest] == ["small 102", "small 101", "small 100"]
