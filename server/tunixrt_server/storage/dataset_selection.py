@@ -1,10 +1,10 @@
 """Dataset selection and train/eval split as one INSERT … SELECT: the database sorts,
 so a build's time is the database's and the server's memory stays flat in N.
 
-Shuffles come from a seeded 32-bit integer mix of each trace's seq, written with
-integer operators that SQLite and PostgreSQL evaluate identically (xor is
-`(a | b) - (a & b)`), so the same spec over the same traces gives the same items,
-order and split on both. Strata are ordered bytewise (PostgreSQL: COLLATE "C").
+Shuffles come from a seeded integer mix of each trace's seq, written with integer
+operators that SQLite and PostgreSQL evaluate identically, so the same spec over
+the same traces gives the same items, order and split on both. Strata are
+ordered bytewise (PostgreSQL: COLLATE "C").
 """
 
 from __future__ import annotations
@@ -18,23 +18,19 @@ from ..selection import EVAL, TRAIN
 from .schema import traces
 
 _MASK = 0xFFFFFFFF
-_MIX = 0x45D9F3B
 # eval_fraction as an integer ratio, so rounding happens in integers on both databases.
 _SCALE = 1_000_000
 # PostgreSQL shifts a bigint by an int4 only.
 _HALF = sa.literal(16, sa.Integer)
 
 
-def _xor(a: sa.ColumnElement[int], b: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
-    return a.op("|")(b) - a.op("&")(b)
-
-
 def shuffled(seq: sa.ColumnElement[int], salt: int) -> sa.ColumnElement[int]:
-    """A seeded pseudo-random 32-bit key per seq (products stay below 2**59)."""
-    x = (seq + salt).op("&")(_MASK)
-    for _ in range(2):
-        x = (_xor(x, x.op(">>")(_HALF)) * _MIX).op("&")(_MASK)
-    return _xor(x, x.op(">>")(_HALF))
+    """A seeded pseudo-random key per seq: multiply-and-fold rounds (each product
+    stays below 2**63). Each round names its input twice, so two rounds keep the
+    SQL small; an xor would need four references per round."""
+    x = ((seq + salt).op("&")(_MASK) * 0x2C1B3C6D).op("&")(_MASK)
+    x = ((x + x.op(">>")(_HALF)) * 0x297A2D39).op("&")(_MASK)
+    return x + x.op(">>")(_HALF)
 
 
 def salt(seed: int, purpose: str) -> int:

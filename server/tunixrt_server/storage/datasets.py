@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,37 +120,39 @@ class DatasetStore:
         return found
 
     def _stats(self, conn: sa.Connection, dataset_seq: int) -> dict[str, Any]:
-        joined = dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq)
-        mine = dataset_items.c.dataset_seq == dataset_seq
-        count, avg_steps, min_steps, max_steps, avg_chars, evals = conn.execute(
+        """One pass over the items, grouped by (source, category); few groups."""
+        groups = conn.execute(
             sa.select(
+                traces.c.source,
+                traces.c.category,
                 sa.func.count(),
-                sa.func.avg(traces.c.step_count),
+                sa.func.sum(traces.c.step_count),
                 sa.func.min(traces.c.step_count),
                 sa.func.max(traces.c.step_count),
-                sa.func.avg(traces.c.char_count),
+                sa.func.sum(traces.c.char_count),
                 sa.func.sum(sa.case((dataset_items.c.split == selection.EVAL, 1), else_=0)),
             )
-            .select_from(joined)
-            .where(mine)
-        ).one()
-
-        def counts(column: sa.Column[str]) -> dict[str, int]:
-            rows = conn.execute(
-                sa.select(column, sa.func.count()).select_from(joined).where(mine).group_by(column)
-            )
-            return {value: n for value, n in rows}
-
+            .select_from(dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq))
+            .where(dataset_items.c.dataset_seq == dataset_seq)
+            .group_by(traces.c.source, traces.c.category)
+        ).all()
+        count = sum(g[2] for g in groups)
+        evals = sum(int(g[7]) for g in groups)
+        sources: Counter[str] = Counter()
+        categories: Counter[str] = Counter()
+        for g in groups:
+            sources[g[0]] += g[2]
+            categories[g[1]] += g[2]
         return {
             "trace_count": count,
-            "train_count": count - (evals or 0),
-            "eval_count": evals or 0,
-            "avg_steps": float(avg_steps or 0),
-            "min_steps": min_steps or 0,
-            "max_steps": max_steps or 0,
-            "avg_chars": float(avg_chars or 0),
-            "source_counts": counts(traces.c.source),
-            "category_counts": counts(traces.c.category),
+            "train_count": count - evals,
+            "eval_count": evals,
+            "avg_steps": sum(int(g[3]) for g in groups) / count if count else 0.0,
+            "min_steps": min((g[4] for g in groups), default=0),
+            "max_steps": max((g[5] for g in groups), default=0),
+            "avg_chars": sum(int(g[6]) for g in groups) / count if count else 0.0,
+            "source_counts": dict(sources),
+            "category_counts": dict(categories),
         }
 
     def get(self, key: str) -> StoredDataset | None:
