@@ -61,14 +61,6 @@ def workers(tmp_path: Path) -> Iterator[Callable[[str, Path], Worker]]:
             worker.proc.wait(60)
 
 
-def wait_for(what: Callable[[], bool], timeout: float, about: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {about}")
-        time.sleep(0.2)
-
-
 def test_worker_needs_a_migrated_database(postgres: PostgresCluster, tmp_path: Path) -> None:
     done = subprocess.run(
         [*WORKER, "--database-url", postgres.new_database(), "--data-dir", str(tmp_path)],
@@ -124,17 +116,19 @@ def test_two_workers_train_what_the_api_server_queues(
         long = rt.create_training_run(
             ds.name, hyperparameters={**QUICK, "max_steps": 300, "checkpoint_every_steps": 2}
         )
-        wait_for(lambda: rt.get_training_run(long.name).checkpoint_step >= 2, 120, "a checkpoint")
+        with rt.watch_training_run(long.name) as stream:
+            saved = next(e for e in stream if e.HasField("checkpoint_saved") and e.step >= 2)
         run_id = long.name.split("/")[1]
         owner = next(w for w in pool if run_id in w.claims())
         other = next(w for w in pool if w is not owner)
         owner.proc.send_signal(signal.SIGKILL)
         killed = time.monotonic()
-        wait_for(
-            lambda: rt.get_training_run(long.name).state == FAILED,
-            ORPHAN_AFTER_S + 30,
-            "the run to fail",
+        rest = list(
+            rt.watch_training_run(
+                long.name, after_sequence=saved.sequence, timeout=ORPHAN_AFTER_S + 30
+            )
         )
+        assert rest[-1].state_change.state == FAILED, rest[-1]
         assert time.monotonic() - killed < ORPHAN_AFTER_S + 30
         assert rt.get_training_run(long.name).metrics.step < 300
         rt.resume_training_run(long.name)

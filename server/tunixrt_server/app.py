@@ -182,10 +182,7 @@ async def serve(settings: Settings) -> None:
         metrics_host = settings.metrics_address.rpartition(":")[0]
         print(f"metrics on http://{metrics_host}:{running.metrics_port}/metrics", flush=True)
 
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_signalled()
     log.info("shutting down; in-flight calls get %.0fs", settings.shutdown_grace_s)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(grace=settings.shutdown_grace_s)
@@ -195,8 +192,21 @@ async def serve(settings: Settings) -> None:
     print("tunix-rt stopped", flush=True)
 
 
-def run(settings: Settings) -> None:
+async def until_signalled() -> None:
+    """Returns at the first SIGTERM or SIGINT (the server's and the worker's stop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+
+
+def run(settings: Settings) -> None:
+    configure_logging()
     asyncio.run(serve(settings))

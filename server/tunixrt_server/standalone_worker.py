@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 
+from .app import configure_logging, until_signalled
 from .config import Settings
 from .storage.db import create_engine, current_revision, head_revision
 from .storage.runs import RunStore
@@ -50,11 +50,7 @@ async def serve(settings: Settings) -> None:
         f"(data dir {settings.data_dir})",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_signalled()
     log.info("stopping: running runs save a checkpoint and end FAILED, resumable")
     await supervisor.stop()
     engine.dispose()
@@ -62,9 +58,7 @@ async def serve(settings: Settings) -> None:
 
 
 def run(settings: Settings) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         asyncio.run(serve(settings))
     except SchemaMismatch as exc:
