@@ -55,7 +55,7 @@ def append(conn: sa.Connection, run_seq: int, events: Sequence[NewEvent]) -> int
             for n, (step, kind, payload, time_us) in enumerate(events)
         ],
     )
-    run_notify.notify(conn, run_id)
+    run_notify.notify(conn, run_id, any(kind == "state_change" for _, kind, _, _ in events))
     return int(last)
 
 

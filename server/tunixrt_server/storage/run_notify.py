@@ -19,17 +19,20 @@ log = logging.getLogger("tunixrt.storage")
 CHANNEL = "tunixrt_run_changed"
 
 
-def notify(conn: sa.Connection, run_id: str) -> None:
-    """Tell listeners, at commit, that `run_id` has something new."""
+def notify(conn: sa.Connection, run_id: str, state_changed: bool) -> None:
+    """Tell listeners, at commit, that `run_id` has something new (and whether its
+    state changed: a scheduler only cares about that)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(sa.func.pg_notify(CHANNEL, run_id)))
+        payload = f"{run_id} state" if state_changed else run_id
+        conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
 
 class Listener:
-    """A thread holding one connection that LISTENs and calls `on_change(run_id)`;
-    it reconnects after errors (watchers still poll in the meantime)."""
+    """A thread holding one connection that LISTENs and calls
+    `on_change(run_id, state_changed)`; it reconnects after errors (watchers still
+    poll in the meantime)."""
 
-    def __init__(self, url: sa.URL, on_change: Callable[[str], None]) -> None:
+    def __init__(self, url: sa.URL, on_change: Callable[[str, bool], None]) -> None:
         self._connect_args = {
             **url.translate_connect_args(username="user", database="dbname"),
             **{k: v for k, v in url.query.items() if isinstance(v, str)},
@@ -54,7 +57,8 @@ class Listener:
                     conn.execute(f"LISTEN {CHANNEL}")
                     while not self._stopped.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            self._on_change(note.payload)
+                            run_id, _, state = note.payload.partition(" ")
+                            self._on_change(run_id, state == "state")
             except psycopg.Error as exc:
                 log.warning("run notifications: %s; retrying", exc)
                 self._stopped.wait(2.0)

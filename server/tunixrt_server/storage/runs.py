@@ -80,9 +80,10 @@ class RunStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
 
-    def listener(self, on_change: Callable[[str], None]) -> run_notify.Listener | None:
-        """Calls `on_change(run_id)` from a thread when any process appends events to
-        a run (PostgreSQL); None where the database has no notifications (SQLite)."""
+    def listener(self, on_change: Callable[[str, bool], None]) -> run_notify.Listener | None:
+        """Calls `on_change(run_id, state_changed)` from a thread when any process
+        appends events to a run (PostgreSQL); None where the database has no
+        notifications (SQLite)."""
         if self._engine.dialect.name != "postgresql":
             return None
         return run_notify.Listener(self._engine.url, on_change)

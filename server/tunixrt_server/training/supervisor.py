@@ -66,16 +66,17 @@ class Supervisor:
         # once, and a run queued on another server is claimed without waiting a poll.
         loop = asyncio.get_running_loop()
 
-        def on_change(run_id: str) -> None:  # on the listener's thread
-            loop.call_soon_threadsafe(self._changed_elsewhere, run_id)
+        def on_change(run_id: str, state_changed: bool) -> None:  # on the listener's thread
+            loop.call_soon_threadsafe(self._changed_elsewhere, run_id, state_changed)
 
         self._listener = self._runs.listener(on_change)
         if self._listener:
             self._listener.start()
 
-    def _changed_elsewhere(self, run_id: str) -> None:
+    def _changed_elsewhere(self, run_id: str, state_changed: bool) -> None:
         self.changed(run_id)
-        self.wake()
+        if state_changed:  # e.g. queued: steps of runs elsewhere need no scheduling
+            self.wake()
 
     async def stop(self) -> None:
         """SIGTERM every worker (each saves a checkpoint and ends its run FAILED,
