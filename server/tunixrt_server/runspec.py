@@ -199,7 +199,8 @@ def _model(model: training_pb2.ModelSpec, resolve_local_path: Callable[[str], st
         raise bad_field(
             "training_run.model.local_path",
             f"preset {preset!r} has no random initialisation; give the directory "
-            "(under the server's data dir) holding its *.safetensors and tokenizer.model",
+            "(under the server's data dir) holding its *.safetensors, config.json and "
+            "tokenizer.model",
         )
     return Model(preset)
 

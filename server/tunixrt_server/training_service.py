@@ -40,6 +40,8 @@ from .pagination import paginate
 from .runspec import RunSpec
 from .storage.datasets import DatasetStore
 from .storage.runs import RunExists, RunStore, StoredRun
+from .training import hf_layout
+from .training.checkpoints import MODEL_FILE
 from .training.inference_pool import InferencePool
 from .training.supervisor import Supervisor
 
@@ -97,6 +99,11 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
             raise bad_field(field, "must be inside the server's data dir")
         if not path.is_dir():
             raise bad_field(field, f"{given!r} is not a directory under the data dir")
+        if not (path / MODEL_FILE).exists():  # not a run: a model in the published layout
+            try:
+                hf_layout.inspect(path)
+            except ValueError as exc:
+                raise bad_field(field, str(exc)) from None
         return str(path)
 
     async def CreateTrainingRun(

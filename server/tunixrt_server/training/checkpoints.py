@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# How the run's model was made (tunix_adapter.models.describe): a run directory has one.
+MODEL_FILE = "model.json"
 ROTATED = "checkpoints"
 BEST = "best"
 LATEST = "latest"

@@ -1,8 +1,10 @@
 """Model presets, as plain data so the server can validate a run without importing JAX.
 
 A preset either spells out a small gemma3 ModelConfig that trains from random
-initialisation with the byte tokenizer, or names a published Gemma 3 config
-whose weights and SentencePiece tokenizer must come from `model.local_path`.
+initialisation with the byte tokenizer, or names a published Gemma 3 model
+whose weights, config.json and SentencePiece tokenizer must come from
+`model.local_path` (training/hf_layout.py); the directory's config.json then
+decides the shapes, and the named config only counts parameters for GetServerInfo.
 """
 
 from __future__ import annotations
@@ -65,13 +67,13 @@ PRESETS: dict[str, Preset] = {
         hyperparameters={"learning_rate": 1e-2},
     ),
     "gemma3-270m": Preset(
-        "Gemma 3 270M; needs local_path with *.safetensors and tokenizer.model",
+        "Gemma 3 270M; needs local_path: the published safetensors, config.json, tokenizer.model",
         named_config="gemma3_270m",
         hyperparameters={"learning_rate": 5e-5},
         max_context=8192,
     ),
     "gemma3-1b": Preset(
-        "Gemma 3 1B (pt); needs local_path with *.safetensors and tokenizer.model",
+        "Gemma 3 1B (pt); needs local_path: published safetensors, config.json, tokenizer.model",
         named_config="gemma3_1b_pt",
         hyperparameters={"learning_rate": 2e-5},
         max_context=8192,

@@ -20,11 +20,11 @@ from tunix.models.gemma3 import params_safetensors
 from tunix.sft.checkpoint_manager import CheckpointManager
 
 from ...runspec import RunSpec
-from ..checkpoints import ROTATED, CheckpointRef
+from .. import hf_layout
+from ..checkpoints import MODEL_FILE, ROTATED, CheckpointRef
 from ..presets import PRESETS
 from ..tokenizer import ByteTokenizer
 
-MODEL_FILE = "model.json"
 LORA_MODULES = ".*attn.*|.*mlp.*"
 
 
@@ -39,15 +39,15 @@ def describe(spec: RunSpec) -> dict[str, Any]:
         if source.get("lora"):
             raise ValueError(f"{local_path} holds LoRA adapters; start from a full fine-tune")
         return {**source, "init": {"run_dir": local_path}, "lora": lora, "seed": seed}
-    known = PRESETS[preset]
     desc: dict[str, Any] = {"preset": preset, "lora": lora, "seed": seed}
-    if known.needs_weights:
+    if local_path:  # a model directory in the published layout: its config.json decides
+        layout = hf_layout.inspect(Path(local_path))
         return desc | {
-            "named_config": known.named_config,
-            "tokenizer": str(Path(local_path) / "tokenizer.model"),
+            "config": layout.config,
+            "tokenizer": layout.tokenizer,
             "init": {"safetensors": local_path},
         }
-    return desc | {"config": known.config, "tokenizer": "bytes", "init": {}}
+    return desc | {"config": PRESETS[preset].config, "tokenizer": hf_layout.BYTES, "init": {}}
 
 
 def read_description(run_dir: Path) -> dict[str, Any]:
@@ -67,14 +67,14 @@ def describe_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
 
 def config(desc: dict[str, Any]) -> gemma3.ModelConfig:
     # float32: bf16 params with AdamW give NaN losses on CPU.
-    if desc.get("named_config"):
+    if desc.get("named_config"):  # a preset's published config (parameter counts)
         base = getattr(gemma3.ModelConfig, desc["named_config"])()
         return dataclasses.replace(base, param_dtype=jnp.float32)
     return gemma3.ModelConfig(**desc["config"], param_dtype=jnp.float32)
 
 
 def load_tokenizer(desc: dict[str, Any]) -> Any:
-    if desc["tokenizer"] == "bytes":
+    if desc["tokenizer"] == hf_layout.BYTES:
         return ByteTokenizer()
     import sentencepiece as spm
 
