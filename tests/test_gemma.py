@@ -13,7 +13,7 @@ import gemma_checkpoint as gemma
 import pytest
 
 from conftest import TRACES_JSONL, ServerProcess, start_server
-from tunixrt import Client, InvalidArgument
+from tunixrt import AlreadyExists, Client, InvalidArgument
 from tunixrt.v1 import training_pb2
 from tunixrt_server import rendering
 
@@ -107,6 +107,55 @@ def test_trains_generates_and_evaluates(
     assert evaluation.example_count == 2
 
 
+PROMPTS = ["What is 2 + 3?", "Reverse the string: 'tunix'"]
+
+
+def test_exported_model_generates_like_the_run(
+    client: Client, server: ServerProcess, finished: dict[str, str]
+) -> None:
+    """ExportModel writes the published layout (LoRA merged in); a run started from the
+    LoRA export decodes as the original did. Its first step has learning rate 0
+    (warmup), so its checkpoint at step 1 holds the exported weights unchanged."""
+    for kind, name in finished.items():
+        response = client.export_model(name, f"exports/{kind}")
+        assert response.step == 4 and response.output_dir == f"exports/{kind}"
+        assert [f.name for f in response.files] == [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.model",
+        ]
+        config = json.loads((server.data_dir / "exports" / kind / "config.json").read_text())
+        assert config["tunixrt"] == {"run": name, "checkpoint": "checkpoints", "step": 4}
+        assert (config["bos_token_id"], config["eos_token_id"]) == (gemma.BOS, gemma.EOS)
+    original = client.generate(finished["lora"], PROMPTS, max_new_tokens=16)
+    again = client.create_training_run(
+        "datasets/dev-v1",
+        preset="gemma3-270m",
+        local_path="exports/lora",
+        hyperparameters={
+            **FEW_STEPS,
+            "max_steps": 2,
+            "warmup_steps": 1,
+            "checkpoint_every_steps": 1,
+            "eval_every_steps": -1,
+        },
+    ).name
+    list(client.watch_training_run(again))
+    decoded = client.generate(again, PROMPTS, max_new_tokens=16, checkpoint="1")
+    assert [g.text for g in decoded.generations] == [g.text for g in original.generations]
+
+
+def test_export_errors(client: Client, finished: dict[str, str]) -> None:
+    name = finished["full"]
+    with pytest.raises(InvalidArgument) as err:
+        client.export_model(name, "../outside")
+    assert err.value.field_violations[0].field == "output_dir"
+    with pytest.raises(AlreadyExists):
+        client.export_model(name, "models/gemma-small")
+    with pytest.raises(InvalidArgument):
+        client.export_model(name, "exports/x", checkpoint="newest")
+
+
 def test_refuses_a_directory_it_cannot_load(client: Client, server: ServerProcess) -> None:
     broken = server.data_dir / "models" / "broken"
     broken.mkdir(parents=True)
@@ -124,3 +173,24 @@ def test_refuses_a_directory_it_cannot_load(client: Client, server: ServerProces
     assert "gemma3_text" in refused()
     (broken / "config.json").write_text(json.dumps(gemma.SCALED_DOWN))
     assert "tokenizer.model" in refused()
+
+
+@pytest.mark.slow
+def test_true_270m_shapes(client: Client, server: ServerProcess) -> None:
+    """google/gemma-3-270m's tensor names and shapes (262,144-token embedding, 18 layers):
+    a few LoRA steps, then Generate."""
+    make_model_dir(server.data_dir / "models" / "gemma-270m", gemma.GEMMA3_270M, vocab=2000)
+    run = client.create_training_run(
+        "datasets/dev-v1",
+        preset="gemma3-270m",
+        local_path="models/gemma-270m",
+        hyperparameters={**FEW_STEPS, "max_steps": 2, "batch_size": 1, "eval_every_steps": -1},
+        lora_rank=8,
+    )
+    list(client.watch_training_run(run.name, timeout=1800))
+    done = client.get_training_run(run.name)
+    assert done.state == SUCCEEDED, done.state_message
+    assert done.metrics.step == 2
+    assert client.generate(run.name, ["What is 2 + 3?"], max_new_tokens=4).step == 2
+    files = {f.name: f.size_bytes for f in client.export_model(run.name, "exports/270m").files}
+    assert files["model.safetensors"] > 268_000_000 * 4  # float32, LoRA merged in

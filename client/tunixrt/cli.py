@@ -458,6 +458,18 @@ def runs_generate(args: argparse.Namespace, rt: Client) -> int:
     return 0
 
 
+def runs_export_model(args: argparse.Namespace, rt: Client) -> int:
+    response = rt.export_model(args.run, args.dir, checkpoint=args.checkpoint)
+    if args.json:
+        emit_one(args, response)
+        return 0
+    print(f"step {response.step} written to {response.output_dir}/ (under the server's data dir)")
+    for f in response.files:
+        print(f"  {f.name}  {f.size_bytes:,} bytes")
+    print(f"start a run from it: tunix-rt train DATASET --local-path {response.output_dir}")
+    return 0
+
+
 # ---- parser -------------------------------------------------------------------
 
 
@@ -621,7 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since-step", type=int, default=0)
     p.add_argument("--png", type=Path, help="save the loss curve here when it ends")
 
-    runs = command(sub, "runs", None, "List, show, cancel, resume, evaluate and sample runs.")
+    runs = command(
+        sub, "runs", None, "List, show, cancel, resume, evaluate, sample and export runs."
+    )
     rsub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = command(rsub, "list", runs_list, "List runs, newest first.")
     p.add_argument("--state", default="", help="QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED")
@@ -648,6 +662,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-new-tokens", type=int, default=0)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
+    p = command(
+        rsub,
+        "export-model",
+        runs_export_model,
+        "Write a checkpoint as a model directory (safetensors, config.json, tokenizer) "
+        "under the server's data dir.",
+    )
+    p.add_argument("run", help="trainingRuns/{uuid}")
+    p.add_argument("dir", help="a new directory, relative to the server's data dir")
+    p.add_argument("--checkpoint", default="", help=checkpoint_help)
     return parser
 
 

@@ -147,3 +147,14 @@ class TrainingCalls:
             checkpoint=checkpoint,
         )
         return self._call(self.training.EvaluateRun, request, timeout)
+
+    def export_model(
+        self, name: str, output_dir: str, *, checkpoint: str = "", timeout: float = 1800.0
+    ) -> training_pb2.ExportModelResponse:
+        """Write a checkpoint as a model directory (Hugging Face layout: safetensors with
+        LoRA merged, config.json, tokenizer) at `output_dir` under the server's data
+        dir; another run can start from it with `local_path=output_dir`."""
+        request = training_pb2.ExportModelRequest(
+            name=name, output_dir=output_dir, checkpoint=checkpoint
+        )
+        return self._call(self.training.ExportModel, request, timeout)

@@ -2,9 +2,10 @@
 
 With no tokens configured the server is open. With tokens, every RPC but the
 health and reflection services needs `authorization: Bearer <token>`; a
-`reader` may call the Get*, List*, Export* and Watch* methods, a `writer`
-everything. The caller of the current RPC is available to services through
-`current_caller()` (e.g. as a run's created_by).
+`reader` may call the Get*, List*, Export* and Watch* methods (but not
+ExportModel, which writes files on the server), a `writer` everything. The
+caller of the current RPC is available to services through `current_caller()`
+(e.g. as a run's created_by).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .errors import ApiError
 
 ROLES = ("reader", "writer")
 READ_METHODS = ("Get", "List", "Export", "Watch")
+WRITES_FILES = ("ExportModel",)
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
@@ -75,7 +77,8 @@ class Authorizer:
         if principal is None:
             raise _refuse(grpc.StatusCode.UNAUTHENTICATED, "unknown token", "UNKNOWN_TOKEN")
         rpc = method.rsplit("/", 1)[-1]
-        if principal.role != "writer" and not rpc.startswith(READ_METHODS):
+        reads = rpc.startswith(READ_METHODS) and rpc not in WRITES_FILES
+        if principal.role != "writer" and not reads:
             raise _refuse(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"token {principal.name!r} has role {principal.role!r}; {rpc} needs 'writer'",

@@ -1,8 +1,10 @@
-"""Generate and EvaluateRun: which checkpoint, what to decode, how to score it.
+"""Generate, EvaluateRun and ExportModel: which checkpoint, what to decode, how to
+score it, where to write it.
 
-The decoding itself happens in the run's resident inference worker
-(training/inference_pool.py); this module validates requests, renders prompts
-the way training saw them, and scores answers by exact match.
+The work itself happens in the run's resident inference worker
+(training/inference_pool.py), which holds the checkpoint's model; this module
+validates requests, renders prompts the way training saw them, and scores
+answers by exact match.
 """
 
 from __future__ import annotations
@@ -15,13 +17,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 from google.protobuf import json_format
 
 from tunixrt.v1 import dataset_pb2, training_pb2
 
 from . import scoring
 from .convert import resolve_dataset, split_filter, timestamp
-from .errors import FieldViolation, bad_field, failed_precondition, invalid_argument
+from .errors import (
+    ApiError,
+    FieldViolation,
+    bad_field,
+    failed_precondition,
+    invalid_argument,
+)
+from .names import inside_data_dir
 from .rendering import completion_turn, prompt_turns
 from .selection import EVAL
 from .storage.datasets import DatasetStore
@@ -50,21 +60,23 @@ FindRun = Callable[[str], Awaitable[tuple[StoredRun, Path]]]
 
 class Inference:
     def __init__(
-        self, runs: RunStore, datasets: DatasetStore, pool: InferencePool, find_run: FindRun
+        self,
+        runs: RunStore,
+        datasets: DatasetStore,
+        pool: InferencePool,
+        find_run: FindRun,
+        data_dir: Path,
     ) -> None:
         self._runs = runs
         self._datasets = datasets
         self._pool = pool
         self._find_run = find_run
+        self._data_dir = data_dir
 
-    async def _decode(
-        self,
-        run: StoredRun,
-        run_dir: Path,
-        choice: str,
-        prompts: list[str],
-        **options: Any,
+    async def _ask(
+        self, run: StoredRun, run_dir: Path, choice: str, what: str, **request: Any
     ) -> dict[str, Any]:
+        """One request to the run's inference worker, on the checkpoint `choice` names."""
         subject = f"trainingRuns/{run.id}"
         try:
             ref = await asyncio.to_thread(checkpoints.resolve, run_dir, choice)
@@ -74,20 +86,49 @@ class Inference:
             raise failed_precondition(
                 f"{subject}: {exc}", reason="NO_CHECKPOINT", subject=subject
             ) from None
-        system = run.spec.hyperparameters.system_instruction
-        request = {
-            "checkpoint": {"directory": ref.directory, "step": ref.step},
-            "prompts": [prompt_turns(p, system) for p in prompts],
-            **options,
-        }
+        request["checkpoint"] = {"directory": ref.directory, "step": ref.step}
         try:
             return await self._pool.call(run.id, run_dir, request, TIMEOUT_S)
         except InferenceError as exc:
             raise failed_precondition(
-                f"generation failed for {subject}: {exc}",
-                reason="GENERATION_FAILED",
+                f"{what} failed for {subject}: {exc}",
+                reason=f"{what.upper()}_FAILED",
                 subject=subject,
             ) from None
+
+    async def _decode(
+        self,
+        run: StoredRun,
+        run_dir: Path,
+        choice: str,
+        prompts: list[str],
+        **options: Any,
+    ) -> dict[str, Any]:
+        system = run.spec.hyperparameters.system_instruction
+        rendered = [prompt_turns(p, system) for p in prompts]
+        return await self._ask(run, run_dir, choice, "generation", prompts=rendered, **options)
+
+    async def export_model(
+        self, request: training_pb2.ExportModelRequest
+    ) -> training_pb2.ExportModelResponse:
+        out = inside_data_dir(self._data_dir, request.output_dir, "output_dir")
+        if out.exists():
+            raise ApiError(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"{request.output_dir} already exists; choose a new output_dir",
+                "OUTPUT_EXISTS",
+            )
+        run, run_dir = await self._find_run(request.name)
+        await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
+        answer = await self._ask(run, run_dir, request.checkpoint, "export", export=str(out))
+        return training_pb2.ExportModelResponse(
+            output_dir=str(out.relative_to(self._data_dir)),
+            step=answer["step"],
+            files=[
+                training_pb2.ModelFile(name=p.name, size_bytes=p.stat().st_size)
+                for p in sorted(out.iterdir())
+            ],
+        )
 
     async def generate(
         self, request: training_pb2.GenerateRequest

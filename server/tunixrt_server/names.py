@@ -1,9 +1,11 @@
-"""Resource names (AIP-122): `traces/{uuid}`, `datasets/{key}`, `trainingRuns/{uuid}`."""
+"""Resource names (AIP-122): `traces/{uuid}`, `datasets/{key}`, `trainingRuns/{uuid}`;
+and the data-dir-relative paths a request may name."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 from .errors import bad_field
 
@@ -51,3 +53,14 @@ def check_request_id(request_id: str) -> str | None:
     if len(request_id) > MAX_REQUEST_ID_CHARS:
         raise bad_field("request_id", f"must be at most {MAX_REQUEST_ID_CHARS} characters")
     return request_id or None
+
+
+def inside_data_dir(data_dir: Path, given: str, field: str) -> Path:
+    """`given` relative to the (resolved) data dir; nothing from a request may point
+    outside it."""
+    if not given:
+        raise bad_field(field, "is required: a path relative to the server's data dir")
+    path = (data_dir / given).resolve()
+    if not path.is_relative_to(data_dir) or path == data_dir:
+        raise bad_field(field, "must be inside the server's data dir")
+    return path

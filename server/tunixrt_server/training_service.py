@@ -35,7 +35,7 @@ from .errors import (
     not_found,
 )
 from .inference import Inference
-from .names import check_request_id, parse_uuid_name
+from .names import check_request_id, inside_data_dir, parse_uuid_name
 from .pagination import paginate
 from .runspec import RunSpec
 from .storage.datasets import DatasetStore
@@ -70,8 +70,8 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         self._datasets = datasets
         self._supervisor = supervisor
         self._pool = pool
-        self._inference = Inference(runs, datasets, pool, self._find)
         self._data_dir = data_dir.resolve()
+        self._inference = Inference(runs, datasets, pool, self._find, self._data_dir)
         self._max_queued = max_queued
 
     async def _find(self, name: str) -> tuple[StoredRun, Path]:
@@ -89,14 +89,12 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
 
     def _local_path(self, given: str) -> str:
         """A directory inside the data dir: a previous run (`trainingRuns/{uuid}`) or
-        a path relative to the data dir. Nothing from a request may point outside it."""
+        a model directory (training/hf_layout.py) relative to the data dir."""
         field = "training_run.model.local_path"
         if given.startswith("trainingRuns/"):
             path = self._supervisor.run_dir(parse_uuid_name(given, "trainingRuns", field))
         else:
-            path = (self._data_dir / given).resolve()
-        if not path.is_relative_to(self._data_dir):
-            raise bad_field(field, "must be inside the server's data dir")
+            path = inside_data_dir(self._data_dir, given, field)
         if not path.is_dir():
             raise bad_field(field, f"{given!r} is not a directory under the data dir")
         if not (path / MODEL_FILE).exists():  # not a run: a model in the published layout
@@ -302,3 +300,8 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         self, request: training_pb2.EvaluateRunRequest, context: Any
     ) -> training_pb2.Evaluation:
         return await self._inference.evaluate(request)
+
+    async def ExportModel(
+        self, request: training_pb2.ExportModelRequest, context: Any
+    ) -> training_pb2.ExportModelResponse:
+        return await self._inference.export_model(request)

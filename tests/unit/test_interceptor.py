@@ -142,6 +142,11 @@ def test_tokens_and_roles() -> None:
     with pytest.raises(Aborted) as denied:
         call(echo, request, tokens=tokens, metadata=reader, method=METHOD.replace("Get", "Delete"))
     assert denied.value.code == grpc.StatusCode.PERMISSION_DENIED
+    export = "/tunixrt.v1.ExportService/ExportDataset"
+    assert call(echo, request, tokens=tokens, metadata=reader, method=export) == request
+    with pytest.raises(Aborted) as writes:  # an Export* name, but it writes server files
+        call(echo, request, tokens=tokens, metadata=reader, method="/x.TrainingService/ExportModel")
+    assert writes.value.code == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_undecodable_bytes_are_invalid_argument_not_unknown() -> None:

@@ -1218,3 +1218,95 @@ class EvaluateRunRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EvaluateRunRequest: _TypeAlias = EvaluateRunRequest  # noqa: Y015
+
+@_typing.final
+class ExportModelRequest(_message.Message):
+    """Request for TrainingService.ExportModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    OUTPUT_DIR_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`trainingRuns/{uuid}`; a bare uuid is accepted too."""
+    output_dir: _builtins.str
+    """The directory to create, relative to the server's data dir (for example
+    `models/hcd-tuned`). It must not exist yet.
+    """
+    checkpoint: _builtins.str
+    """Which checkpoint: "latest" (default), "best", or a step number."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        output_dir: _builtins.str = ...,
+        checkpoint: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "name", b"name", "output_dir", b"output_dir"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportModelRequest: _TypeAlias = ExportModelRequest  # noqa: Y015
+
+@_typing.final
+class ModelFile(_message.Message):
+    """A file of an exported model directory."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The file name inside the directory."""
+    size_bytes: _builtins.int
+    """Its size in bytes."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        size_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelFile: _TypeAlias = ModelFile  # noqa: Y015
+
+@_typing.final
+class ExportModelResponse(_message.Message):
+    """Response for TrainingService.ExportModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTPUT_DIR_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    FILES_FIELD_NUMBER: _builtins.int
+    output_dir: _builtins.str
+    """The directory written, relative to the data dir: give it as
+    model.local_path to start another run from this model.
+    """
+    step: _builtins.int
+    """The training step of the exported checkpoint."""
+    @_builtins.property
+    def files(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelFile]:
+        """The files written, by name."""
+
+    def __init__(
+        self,
+        *,
+        output_dir: _builtins.str = ...,
+        step: _builtins.int = ...,
+        files: _abc.Iterable[Global___ModelFile] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["files", b"files", "output_dir", b"output_dir", "step", b"step"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportModelResponse: _TypeAlias = ExportModelResponse  # noqa: Y015

@@ -82,6 +82,11 @@ class TrainingServiceStub:
                 request_serializer=tunixrt_dot_v1_dot_training__pb2.EvaluateRunRequest.SerializeToString,
                 response_deserializer=tunixrt_dot_v1_dot_training__pb2.Evaluation.FromString,
                 _registered_method=True)
+        self.ExportModel = channel.unary_unary(
+                '/tunixrt.v1.TrainingService/ExportModel',
+                request_serializer=tunixrt_dot_v1_dot_training__pb2.ExportModelRequest.SerializeToString,
+                response_deserializer=tunixrt_dot_v1_dot_training__pb2.ExportModelResponse.FromString,
+                _registered_method=True)
 
 
 class TrainingServiceServicer:
@@ -160,6 +165,17 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportModel(self, request, context):
+        """Writes one of a run's checkpoints as a model directory in the published
+        Hugging Face layout, under the server's data dir: model.safetensors
+        (Gemma3ForCausalLM tensor names, LoRA merged in), config.json and the
+        tokenizer. Another run can start from it as its model.local_path, and
+        other Gemma tooling can load it. The directory appears whole or not at all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -207,6 +223,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.EvaluateRun,
                     request_deserializer=tunixrt_dot_v1_dot_training__pb2.EvaluateRunRequest.FromString,
                     response_serializer=tunixrt_dot_v1_dot_training__pb2.Evaluation.SerializeToString,
+            ),
+            'ExportModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportModel,
+                    request_deserializer=tunixrt_dot_v1_dot_training__pb2.ExportModelRequest.FromString,
+                    response_serializer=tunixrt_dot_v1_dot_training__pb2.ExportModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -454,6 +475,33 @@ class TrainingService:
             '/tunixrt.v1.TrainingService/EvaluateRun',
             tunixrt_dot_v1_dot_training__pb2.EvaluateRunRequest.SerializeToString,
             tunixrt_dot_v1_dot_training__pb2.Evaluation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tunixrt.v1.TrainingService/ExportModel',
+            tunixrt_dot_v1_dot_training__pb2.ExportModelRequest.SerializeToString,
+            tunixrt_dot_v1_dot_training__pb2.ExportModelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,13 @@ class TrainingServiceStub:
     """Scores one of a run's checkpoints on a split of its dataset by exact
     match of the text after "Answer:", and stores the result on the run.
     """
+    ExportModel: _grpc.UnaryUnaryMultiCallable[_training_pb2.ExportModelRequest, _training_pb2.ExportModelResponse]
+    """Writes one of a run's checkpoints as a model directory in the published
+    Hugging Face layout, under the server's data dir: model.safetensors
+    (Gemma3ForCausalLM tensor names, LoRA merged in), config.json and the
+    tokenizer. Another run can start from it as its model.local_path, and
+    other Gemma tooling can load it. The directory appears whole or not at all.
+    """
 
 @_typing.type_check_only
 class TrainingServiceAsyncStub(TrainingServiceStub):
@@ -107,6 +114,13 @@ class TrainingServiceAsyncStub(TrainingServiceStub):
     EvaluateRun: _aio.UnaryUnaryMultiCallable[_training_pb2.EvaluateRunRequest, _training_pb2.Evaluation]  # type: ignore[assignment]
     """Scores one of a run's checkpoints on a split of its dataset by exact
     match of the text after "Answer:", and stores the result on the run.
+    """
+    ExportModel: _aio.UnaryUnaryMultiCallable[_training_pb2.ExportModelRequest, _training_pb2.ExportModelResponse]  # type: ignore[assignment]
+    """Writes one of a run's checkpoints as a model directory in the published
+    Hugging Face layout, under the server's data dir: model.safetensors
+    (Gemma3ForCausalLM tensor names, LoRA merged in), config.json and the
+    tokenizer. Another run can start from it as its model.local_path, and
+    other Gemma tooling can load it. The directory appears whole or not at all.
     """
 
 class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -198,6 +212,19 @@ class TrainingServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_training_pb2.Evaluation, _abc.Awaitable[_training_pb2.Evaluation]]:
         """Scores one of a run's checkpoints on a split of its dataset by exact
         match of the text after "Answer:", and stores the result on the run.
+        """
+
+    @_abc_1.abstractmethod
+    def ExportModel(
+        self,
+        request: _training_pb2.ExportModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_training_pb2.ExportModelResponse, _abc.Awaitable[_training_pb2.ExportModelResponse]]:
+        """Writes one of a run's checkpoints as a model directory in the published
+        Hugging Face layout, under the server's data dir: model.safetensors
+        (Gemma3ForCausalLM tensor names, LoRA merged in), config.json and the
+        tokenizer. Another run can start from it as its model.local_path, and
+        other Gemma tooling can load it. The directory appears whole or not at all.
         """
 
 def add_TrainingServiceServicer_to_server(servicer: TrainingServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -25,6 +25,19 @@ from typing import Any
 CONFIG = "config.json"
 SENTENCEPIECE = "tokenizer.model"
 BYTES = "bytes"
+# The Tunix gemma3 ModelConfig fields a config.json decides.
+MODEL_FIELDS = (
+    "num_layers",
+    "num_embed",
+    "embed_dim",
+    "hidden_dim",
+    "num_heads",
+    "head_dim",
+    "num_kv_heads",
+    "sliding_window_size",
+    "local_base_frequency",
+    "global_base_frequency",
+)
 # Tunix's gemma3 repeats five sliding-window layers and one global layer.
 _PATTERN = 6
 

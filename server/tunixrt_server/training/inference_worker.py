@@ -1,4 +1,5 @@
-"""A resident inference process for one run: Generate and EvaluateRun without a cold start.
+"""A resident inference process for one run: Generate, EvaluateRun and ExportModel
+without a cold start.
 
     python -m tunixrt_server.training.inference_worker --run-dir DIR
 
@@ -12,6 +13,7 @@ Request:  {"checkpoint": {"directory": "checkpoints"|"best", "step": N},
            "prompts": [...], "max_new_tokens": N (0: from "references"),
            "references": [completion texts], "temperature": T, "seed": S}
 Answer:   {"texts": [...], "step": N, "max_new_tokens": N}  or  {"error": "..."}
+Export:   {"checkpoint": {...}, "export": "/abs/dir"}  ->  {"step": N}
 """
 
 from __future__ import annotations
@@ -28,26 +30,29 @@ from .batches import answer_budget
 from .checkpoints import CheckpointRef
 
 
+def _answer(model: Any, request: dict[str, Any]) -> dict[str, Any]:
+    ref = CheckpointRef(**request["checkpoint"])
+    model.load(ref)
+    if "export" in request:
+        model.export(Path(request["export"]))
+        return {"step": ref.step}
+    decoder = model.decoder
+    max_new = request.get("max_new_tokens") or answer_budget(
+        [decoder.token_count(r) for r in request.get("references", [])]
+    )
+    texts = decoder(
+        request["prompts"], max_new, request.get("temperature", 0.0), request.get("seed", 0)
+    )
+    return {"texts": texts, "step": ref.step, "max_new_tokens": max_new}
+
+
 def serve(run_dir: Path, requests: Any, answers: Any) -> None:
     from .tunix_adapter import InferenceModel  # JAX loads here, never in the server
 
     model = InferenceModel(run_dir)
     for line in requests:
         try:
-            request = json.loads(line)
-            ref = CheckpointRef(**request["checkpoint"])
-            model.load(ref)
-            decoder = model.decoder
-            max_new = request.get("max_new_tokens") or answer_budget(
-                [decoder.token_count(r) for r in request.get("references", [])]
-            )
-            texts = decoder(
-                request["prompts"],
-                max_new,
-                request.get("temperature", 0.0),
-                request.get("seed", 0),
-            )
-            answer: dict[str, Any] = {"texts": texts, "step": ref.step, "max_new_tokens": max_new}
+            answer = _answer(model, json.loads(line))
         except Exception as exc:  # answer, and stay up for the next request
             traceback.print_exc()
             answer = {"error": f"{type(exc).__name__}: {exc}"[:2000]}

@@ -1,7 +1,11 @@
-"""A byte-level tokenizer: no vocabulary file, no download, any UTF-8 text round-trips.
+"""The two tokenizers a run can use, with the surface Tunix's trainer and sampler call
+(encode, decode, bos_id, eos_id, pad_id).
 
-The Gemma turn markers get one id each so a prompt does not spend 13 tokens on
+ByteTokenizer: no vocabulary file, no download, any UTF-8 text round-trips. The
+Gemma turn markers get one id each so a prompt does not spend 13 tokens on
 `<start_of_turn>`. Ids: 0 pad, 1 bos, 2 eos, 3/4 the turn markers, 5.. bytes.
+
+SentencePieceTokenizer: a Gemma `tokenizer.model`.
 """
 
 from __future__ import annotations
@@ -54,3 +58,31 @@ class ByteTokenizer:
 
     def pad_id(self) -> int:
         return PAD
+
+
+class SentencePieceTokenizer:
+    """A Gemma tokenizer.model. The model's embedding may be larger than the vocabulary
+    (262,144 rows for any Gemma 3); ids past it decode to nothing rather than failing
+    the whole generation, as the byte tokenizer does."""
+
+    def __init__(self, path: str) -> None:
+        import sentencepiece as spm
+
+        self._sp = spm.SentencePieceProcessor()
+        self._sp.Load(path)
+        self.vocab_size = self._sp.get_piece_size()
+
+    def encode(self, text: str, **_: object) -> list[int]:
+        return list(self._sp.EncodeAsIds(text))
+
+    def decode(self, ids: Sequence[int], **_: object) -> str:
+        return str(self._sp.DecodeIds([i for i in map(int, ids) if 0 <= i < self.vocab_size]))
+
+    def bos_id(self) -> int:
+        return int(self._sp.bos_id())
+
+    def eos_id(self) -> int:
+        return int(self._sp.eos_id())
+
+    def pad_id(self) -> int:
+        return int(self._sp.pad_id())

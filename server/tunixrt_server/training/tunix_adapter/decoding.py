@@ -19,7 +19,7 @@ from tunix.generate import sampler as sampler_lib
 
 from ...rendering import END
 from ..checkpoints import CheckpointRef
-from . import models
+from . import hf_export, models
 
 SHAPE_MULTIPLE = 64
 MAX_BATCH = 64
@@ -113,6 +113,7 @@ class InferenceModel:
         self._lora = bool(desc.get("lora"))
         # A full checkpoint holds every weight; a LoRA one only the adapters, so their
         # base is rebuilt the way the run built it.
+        self._desc = desc
         self._model = models.build(desc, initialise=self._lora)
         self.decoder = Decoder(self._model, models.load_tokenizer(desc), models.config(desc))
         self.loaded: CheckpointRef | None = None
@@ -124,3 +125,13 @@ class InferenceModel:
             raise FileNotFoundError(f"checkpoint {ref.path(self.run_dir)} could not be read")
         self.loaded = ref
         self.decoder.refresh()
+
+    def export(self, out: Path) -> None:
+        """The loaded checkpoint as a model directory (hf_export.py)."""
+        assert self.loaded is not None
+        source = {
+            "run": f"trainingRuns/{self.run_dir.name}",
+            "checkpoint": self.loaded.directory,
+            "step": self.loaded.step,
+        }
+        hf_export.write(self._model, self._desc, out, source)

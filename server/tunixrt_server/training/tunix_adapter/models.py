@@ -23,7 +23,7 @@ from ...runspec import RunSpec
 from .. import hf_layout
 from ..checkpoints import MODEL_FILE, ROTATED, CheckpointRef
 from ..presets import PRESETS
-from ..tokenizer import ByteTokenizer
+from ..tokenizer import ByteTokenizer, SentencePieceTokenizer
 
 LORA_MODULES = ".*attn.*|.*mlp.*"
 
@@ -73,14 +73,10 @@ def config(desc: dict[str, Any]) -> gemma3.ModelConfig:
     return gemma3.ModelConfig(**desc["config"], param_dtype=jnp.float32)
 
 
-def load_tokenizer(desc: dict[str, Any]) -> Any:
+def load_tokenizer(desc: dict[str, Any]) -> ByteTokenizer | SentencePieceTokenizer:
     if desc["tokenizer"] == hf_layout.BYTES:
         return ByteTokenizer()
-    import sentencepiece as spm
-
-    processor = spm.SentencePieceProcessor()
-    processor.Load(desc["tokenizer"])
-    return processor
+    return SentencePieceTokenizer(desc["tokenizer"])
 
 
 def build(desc: dict[str, Any], *, initialise: bool = True) -> nnx.Module:
