@@ -39,7 +39,7 @@ _NORMS = {
 def _base_params(model: nnx.Module) -> dict[str, np.ndarray]:
     """Every weight but LoRA adapters, by its dotted path ("layers.0.attn.q_einsum.w")."""
     return {
-        ".".join(map(str, path)): np.asarray(value.value, dtype=np.float32)
+        ".".join(map(str, path)): np.asarray(value[...], dtype=np.float32)
         for path, value in nnx.iter_graph(model)
         if isinstance(value, nnx.Param) and not isinstance(value, nnx.LoRAParam)
     }
@@ -85,7 +85,7 @@ def _lora_layers(layers: dict[str, list[Any]]) -> dict[str, list[Any]]:
         if "qkv_einsum" not in path:
             split[path] = [lora_a, lora_b]
             continue
-        b = np.asarray(lora_b.value)  # (rank, 3, heads, head_dim)
+        b = np.asarray(lora_b[...])  # (rank, 3, heads, head_dim)
         for i, name in enumerate(("q_einsum", "k_einsum", "v_einsum")):
             split[path.replace("qkv_einsum", name)] = [lora_a, b[:, i]]
     extracted: dict[str, list[Any]] = gemma3_params._extract_gemma3_lora_layers(split)
