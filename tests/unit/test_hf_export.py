@@ -40,12 +40,12 @@ def published(tmp_path: Path, config: dict[str, Any]) -> Path:
     return source
 
 
-def logits(model: nnx.Module) -> jax.Array:
+def logits(model: nnx.Module) -> np.ndarray:
     tokens = jnp.array([ByteTokenizer().encode("<start_of_turn>user\nHi<end_of_turn>")])
     length = tokens.shape[1]
     mask = jnp.tril(jnp.ones((1, length, length), dtype=bool))
     out, _ = model(tokens, jnp.arange(length)[None], None, mask)
-    return out
+    return np.asarray(out)
 
 
 @pytest.mark.parametrize("kind", CONFIGS)
