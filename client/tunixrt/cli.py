@@ -319,6 +319,7 @@ def train(args: argparse.Namespace, rt: Client) -> int:
         local_path=args.local_path,
         hyperparameters={k: v for k, v in hp.items() if v},
         lora_rank=args.lora_rank,
+        mesh={"fsdp": args.fsdp, "tp": args.tp},
         created_by=args.created_by or os.environ.get("USER", ""),
         labels=labels,
     )
@@ -623,6 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--system-instruction", default="")
     p.add_argument("--lora-rank", type=int, default=0, help="> 0 trains LoRA adapters")
+    p.add_argument(
+        "--fsdp", type=int, default=0, help="devices on the fsdp axis (default: all local)"
+    )
+    p.add_argument("--tp", type=int, default=0, help="devices on the tensor-parallel axis")
     p.add_argument("--label", action="append", default=[], help="KEY=VALUE, repeatable")
     p.add_argument("--created-by", default="")
     p.add_argument("--detach", action="store_true", help="print the run and return")

@@ -33,12 +33,15 @@ class TrainingCalls:
         hyperparameters: training_pb2.Hyperparameters | dict[str, Any] | None = None,
         lora_rank: int = 0,
         lora_alpha: float = 0.0,
+        mesh: dict[str, int] | None = None,
         created_by: str = "",
         labels: dict[str, str] | None = None,
         request_id: str = "",
     ) -> training_pb2.TrainingRun:
         """Queue a run; zero/absent hyperparameters take the server's defaults.
-        `lora_rank` > 0 trains LoRA adapters instead of all weights."""
+        `lora_rank` > 0 trains LoRA adapters instead of all weights. `mesh`, e.g.
+        {"fsdp": 4} or {"fsdp": 2, "tp": 2}, spreads it over the worker's devices
+        (default: all of them on fsdp)."""
         hp = (
             hyperparameters
             if isinstance(hyperparameters, training_pb2.Hyperparameters)
@@ -49,6 +52,7 @@ class TrainingCalls:
             model=training_pb2.ModelSpec(preset=preset, local_path=local_path),
             hyperparameters=hp,
             lora=training_pb2.LoraConfig(enabled=lora_rank > 0, rank=lora_rank, alpha=lora_alpha),
+            mesh=training_pb2.MeshConfig(**(mesh or {})),
             created_by=created_by,
             labels=labels or {},
         )

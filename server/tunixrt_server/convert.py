@@ -158,6 +158,7 @@ def run_to_proto(run: StoredRun) -> training_pb2.TrainingRun:
         model=training_pb2.ModelSpec(**dataclasses.asdict(spec.model)),
         hyperparameters=training_pb2.Hyperparameters(**dataclasses.asdict(spec.hyperparameters)),
         lora=training_pb2.LoraConfig(**dataclasses.asdict(spec.lora)),
+        mesh=training_pb2.MeshConfig(**dataclasses.asdict(spec.mesh)),
         state=training_pb2.TrainingRunState.ValueType(run.state),
         state_message=run.state_message,
         created_by=run.created_by,

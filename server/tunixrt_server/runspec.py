@@ -131,6 +131,9 @@ class Lora:
     alpha: float = 16.0
 
 
+MAX_MESH_AXIS = 4096
+
+
 @dataclass(frozen=True)
 class Mesh:
     """Device mesh axes; fsdp 0 puts every local device on the fsdp axis."""
@@ -159,7 +162,7 @@ class RunSpec:
             preset=model.preset,
             prefix="training_run.hyperparameters",
         )
-        return cls(model, hp, _lora(run.lora))
+        return cls(model, hp, _lora(run.lora), _mesh(run.mesh))
 
     def with_max_seq_len(self, value: int) -> RunSpec:
         hp = dataclasses.replace(self.hyperparameters, max_seq_len=value)
@@ -203,6 +206,13 @@ def _model(model: training_pb2.ModelSpec, resolve_local_path: Callable[[str], st
             "tokenizer.model",
         )
     return Model(preset)
+
+
+def _mesh(mesh: training_pb2.MeshConfig) -> Mesh:
+    for name in ("fsdp", "tp"):
+        if not 0 <= getattr(mesh, name) <= MAX_MESH_AXIS:
+            raise bad_field(f"training_run.mesh.{name}", f"must be in [0, {MAX_MESH_AXIS}] devices")
+    return Mesh(mesh.fsdp, mesh.tp or 1)
 
 
 def _lora(lora: training_pb2.LoraConfig) -> Lora:

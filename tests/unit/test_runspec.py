@@ -6,7 +6,7 @@ import pytest
 
 from tunixrt.v1 import training_pb2
 from tunixrt_server.errors import ApiError
-from tunixrt_server.runspec import AUTO, Hyperparameters, Lora, RunSpec
+from tunixrt_server.runspec import AUTO, Hyperparameters, Lora, Mesh, RunSpec
 
 NO_PATHS: Callable[[str], str] = lambda path: f"/data/{path}"  # noqa: E731
 
@@ -79,3 +79,17 @@ def test_presets_and_paths() -> None:
         RunSpec.from_request(
             training_pb2.TrainingRun(model=training_pb2.ModelSpec(local_path="../x")), refuse
         )
+
+
+def test_mesh() -> None:
+    def spec(**mesh: int) -> RunSpec:
+        return RunSpec.from_request(
+            training_pb2.TrainingRun(mesh=training_pb2.MeshConfig(**mesh)), NO_PATHS
+        )
+
+    assert spec().mesh == Mesh(fsdp=0, tp=1)  # every local device on fsdp
+    assert spec(fsdp=2, tp=2).mesh == Mesh(fsdp=2, tp=2)
+    assert RunSpec.from_json(spec(fsdp=4).to_json()).mesh == Mesh(fsdp=4, tp=1)
+    with pytest.raises(ApiError) as err:
+        spec(fsdp=-1)
+    assert err.value.violations[0].field == "training_run.mesh.fsdp"

@@ -204,6 +204,37 @@ class LoraConfig(_message.Message):
 Global___LoraConfig: _TypeAlias = LoraConfig  # noqa: Y015
 
 @_typing.final
+class MeshConfig(_message.Message):
+    """How a run spreads over its worker's devices: a JAX mesh with axes fsdp
+    and tp. Parameters are split as Tunix's gemma3 annotates them; each batch
+    is split over fsdp.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FSDP_FIELD_NUMBER: _builtins.int
+    TP_FIELD_NUMBER: _builtins.int
+    fsdp: _builtins.int
+    """Devices on the fsdp axis (default 0: every local device, divided by tp).
+    The batch size must be a multiple of it.
+    """
+    tp: _builtins.int
+    """Devices on the tensor-parallel axis (default 1)."""
+    def __init__(
+        self,
+        *,
+        fsdp: _builtins.int = ...,
+        tp: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fsdp", b"fsdp", "tp", b"tp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MeshConfig: _TypeAlias = MeshConfig  # noqa: Y015
+
+@_typing.final
 class RunMetrics(_message.Message):
     """Headline numbers of a run."""
 
@@ -476,6 +507,7 @@ class TrainingRun(_message.Message):
     CHECKPOINT_STEP_FIELD_NUMBER: _builtins.int
     EVALUATIONS_FIELD_NUMBER: _builtins.int
     BEST_CHECKPOINT_STEP_FIELD_NUMBER: _builtins.int
+    MESH_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `trainingRuns/{uuid}`."""
     dataset: _builtins.str
@@ -528,6 +560,10 @@ class TrainingRun(_message.Message):
     def evaluations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Evaluation]:
         """Evaluations, oldest first."""
 
+    @_builtins.property
+    def mesh(self) -> Global___MeshConfig:
+        """The device mesh (default: every local device on fsdp)."""
+
     def __init__(
         self,
         *,
@@ -547,10 +583,11 @@ class TrainingRun(_message.Message):
         checkpoint_step: _builtins.int = ...,
         evaluations: _abc.Iterable[Global___Evaluation] | None = ...,
         best_checkpoint_step: _builtins.int = ...,
+        mesh: Global___MeshConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "hyperparameters", b"hyperparameters", "lora", b"lora", "metrics", b"metrics", "model", b"model", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "hyperparameters", b"hyperparameters", "lora", b"lora", "mesh", b"mesh", "metrics", b"metrics", "model", b"model", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_checkpoint_step", b"best_checkpoint_step", "checkpoint_step", b"checkpoint_step", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "end_time", b"end_time", "evaluations", b"evaluations", "hyperparameters", b"hyperparameters", "labels", b"labels", "lora", b"lora", "metrics", b"metrics", "model", b"model", "name", b"name", "start_time", b"start_time", "state", b"state", "state_message", b"state_message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_checkpoint_step", b"best_checkpoint_step", "checkpoint_step", b"checkpoint_step", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "end_time", b"end_time", "evaluations", b"evaluations", "hyperparameters", b"hyperparameters", "labels", b"labels", "lora", b"lora", "mesh", b"mesh", "metrics", b"metrics", "model", b"model", "name", b"name", "start_time", b"start_time", "state", b"state", "state_message", b"state_message"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -32,7 +32,7 @@ from ...runspec import AUTO, Hyperparameters, RunSpec
 from .. import batches
 from ..checkpoints import BEST, ROTATED
 from ..presets import PRESETS
-from . import models
+from . import models, sharding
 from .decoding import Decoder
 
 # Eval-loss cost stays bounded whatever the eval split's size.
@@ -309,7 +309,9 @@ def train(
     cap = PRESETS[desc.get("preset", spec.model.preset)].max_context
     train_data, eval_data, info = _prepare(spec, tokenizer, cap, train_examples, eval_examples)
     listener.on_data(info)
+    mesh = sharding.make_mesh(spec.mesh, hp.batch_size)
     model = models.build(desc)
+    sharding.shard(model, mesh)
 
     evaluating = hp.eval_every_steps > 0 and len(eval_data) > 0
     sample = _exact_match_sample(eval_examples, hp.eval_examples, hp.seed) if evaluating else []
@@ -381,7 +383,8 @@ def train(
         else None
     )
     try:
-        trainer.train(batch_stream(), evals)  # closes the trainer: final save, listeners cleared
+        with mesh:  # Tunix shards each batch over the mesh it runs in
+            trainer.train(batch_stream(), evals)  # closes: final save, listeners cleared
     finally:
         best_manager.close()  # waits for an asynchronous best save
     backend.close()
