@@ -22,8 +22,7 @@ FEW_STEPS = {
     "max_steps": 4,
     "batch_size": 2,
     "max_seq_len": 128,
-    "eval_every_steps": 4,
-    "eval_examples": 2,
+    "eval_every_steps": -1,  # Generate and EvaluateRun decode below
     "checkpoint_every_steps": 4,
     "warmup_steps": 1,
 }
@@ -137,7 +136,6 @@ def test_exported_model_generates_like_the_run(
             "max_steps": 2,
             "warmup_steps": 1,
             "checkpoint_every_steps": 1,
-            "eval_every_steps": -1,
         },
     ).name
     list(client.watch_training_run(again))
@@ -184,7 +182,7 @@ def test_true_270m_shapes(client: Client, server: ServerProcess) -> None:
         "datasets/dev-v1",
         preset="gemma3-270m",
         local_path="models/gemma-270m",
-        hyperparameters={**FEW_STEPS, "max_steps": 2, "batch_size": 1, "eval_every_steps": -1},
+        hyperparameters={**FEW_STEPS, "max_steps": 2, "batch_size": 1},
         lora_rank=8,
     )
     list(client.watch_training_run(run.name, timeout=1800))

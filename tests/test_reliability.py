@@ -101,7 +101,7 @@ def test_kill_9_mid_training_leaves_no_run_running(
     with server.client() as client:
         client.import_jsonl(generate_jsonl("arithmetic", 200, seed=3))
         client.build_dataset("kill", "v1", eval_fraction=0.1)
-        run = client.create_training_run("kill-v1", hyperparameters={"eval_examples": 4})
+        run = client.create_training_run("kill-v1", hyperparameters={"eval_every_steps": -1})
         for event in client.watch_training_run(run.name):
             if event.HasField("step_metrics") and event.step >= 2:
                 break
