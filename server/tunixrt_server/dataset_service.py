@@ -30,7 +30,7 @@ from .storage.datasets import (
 )
 from .storage.runs import RunStore
 
-MAX_LIMIT = 1_000_000
+MAX_LIMIT = 10_000_000
 MAX_FULL_VIEW_ITEMS = 20_000
 _META_KEY = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 

@@ -396,7 +396,7 @@ class BuildDatasetRequest(_message.Message):
     filter: _builtins.str
     """Trace filter, same language as ListTraces.filter."""
     limit: _builtins.int
-    """Most traces to select, 0..1,000,000 (0: all)."""
+    """Most traces to select, 0..10,000,000 (0: all)."""
     strategy: Global___SelectionStrategy.ValueType
     """How to select."""
     seed: _builtins.int
