@@ -121,13 +121,13 @@ class Inference:
         run, run_dir = await self._find_run(request.name)
         await asyncio.to_thread(out.parent.mkdir, parents=True, exist_ok=True)
         answer = await self._ask(run, run_dir, request.checkpoint, "export", export=str(out))
+        files = await asyncio.to_thread(
+            lambda: [(p.name, p.stat().st_size) for p in sorted(out.iterdir())]
+        )
         return training_pb2.ExportModelResponse(
             output_dir=str(out.relative_to(self._data_dir)),
             step=answer["step"],
-            files=[
-                training_pb2.ModelFile(name=p.name, size_bytes=p.stat().st_size)
-                for p in sorted(out.iterdir())
-            ],
+            files=[training_pb2.ModelFile(name=n, size_bytes=size) for n, size in files],
         )
 
     async def generate(
