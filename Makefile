@@ -34,7 +34,8 @@ lint: $(STAMP)
 test: lint
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest
 
-# The two 300-step acceptance runs (corpus, arithmetic): ~5 more minutes.
+# Slow cases: the 300-step learning runs, workers + kill -9, 4 emulated devices vs 1,
+# the Gemma export round trip and the true 270M shapes: ~10 more minutes.
 test-slow: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -m slow -s
 

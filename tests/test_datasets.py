@@ -143,7 +143,7 @@ def test_build_errors(loaded: Client) -> None:
         ({"dataset_name": "dev", "version": ""}, "version"),
         ({"dataset_name": "dev", "version": "v9", "eval_fraction": 1.0}, "eval_fraction"),
         ({"dataset_name": "dev", "version": "v9", "strategy": "STRATIFIED"}, "stratify_by"),
-        ({"dataset_name": "dev", "version": "v9", "limit": 1_000_001}, "limit"),
+        ({"dataset_name": "dev", "version": "v9", "limit": 10_000_001}, "limit"),
         ({"dataset_name": "dev", "version": "v9", "filter": "steps ="}, "filter"),
     ]
     for kwargs, field in cases:

@@ -109,12 +109,9 @@ def test_trains_generates_and_evaluates(
 PROMPTS = ["What is 2 + 3?", "Reverse the string: 'tunix'"]
 
 
-def test_exported_model_generates_like_the_run(
+def test_export_writes_the_published_layout(
     client: Client, server: ServerProcess, finished: dict[str, str]
 ) -> None:
-    """ExportModel writes the published layout (LoRA merged in); a run started from the
-    LoRA export decodes as the original did. Its first step has learning rate 0
-    (warmup), so its checkpoint at step 1 holds the exported weights unchanged."""
     for kind, name in finished.items():
         response = client.export_model(name, f"exports/{kind}")
         assert response.step == 4 and response.output_dir == f"exports/{kind}"
@@ -126,11 +123,19 @@ def test_exported_model_generates_like_the_run(
         config = json.loads((server.data_dir / "exports" / kind / "config.json").read_text())
         assert config["tunixrt"] == {"run": name, "checkpoint": "checkpoints", "step": 4}
         assert (config["bos_token_id"], config["eos_token_id"]) == (gemma.BOS, gemma.EOS)
+
+
+@pytest.mark.slow  # ~20 s; tests/unit/test_hf_export.py checks the merge by default
+def test_exported_model_generates_like_the_run(client: Client, finished: dict[str, str]) -> None:
+    """A run started from the LoRA run's export (LoRA merged in) decodes as the original
+    did. Its first step has learning rate 0 (warm-up), so its checkpoint at step 1
+    holds the exported weights unchanged."""
+    client.export_model(finished["lora"], "exports/round-trip")
     original = client.generate(finished["lora"], PROMPTS, max_new_tokens=16)
     again = client.create_training_run(
         "datasets/dev-v1",
         preset="gemma3-270m",
-        local_path="exports/lora",
+        local_path="exports/round-trip",
         hyperparameters={
             **FEW_STEPS,
             "max_steps": 2,

@@ -43,6 +43,7 @@ def events(client: Client, name: str, kind: str) -> list[training_pb2.TrainingEv
     return [e for e in client.watch_training_run(name) if e.WhichOneof("event") == kind]
 
 
+@pytest.mark.slow  # ~45 s on 2 cores; tests/unit/test_sharding.py runs by default
 def test_four_devices_follow_the_one_device_curve(server: ServerProcess) -> None:
     with server.client() as client:
         runs = {
