@@ -55,11 +55,21 @@ def check_request_id(request_id: str) -> str | None:
     return request_id or None
 
 
+MAX_NAME_BYTES, MAX_PATH_BYTES = 255, 1024
+
+
 def inside_data_dir(data_dir: Path, given: str, field: str) -> Path:
     """`given` relative to the (resolved) data dir; nothing from a request may point
     outside it."""
     if not given:
         raise bad_field(field, "is required: a path relative to the server's data dir")
+    # Past these the filesystem answers ENAMETOOLONG, which must not become INTERNAL.
+    if len(given.encode()) > MAX_PATH_BYTES or any(
+        len(part.encode()) > MAX_NAME_BYTES for part in Path(given).parts
+    ):
+        raise bad_field(
+            field, f"is too long: {MAX_NAME_BYTES} bytes a name, {MAX_PATH_BYTES:,} in all"
+        )
     path = (data_dir / given).resolve()
     if not path.is_relative_to(data_dir) or path == data_dir:
         raise bad_field(field, "must be inside the server's data dir")

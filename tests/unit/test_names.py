@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
 from tunixrt_server.errors import ApiError
-from tunixrt_server.names import check_key, check_request_id, parse_dataset_name, parse_uuid_name
+from tunixrt_server.names import (
+    check_key,
+    check_request_id,
+    inside_data_dir,
+    parse_dataset_name,
+    parse_uuid_name,
+)
 
 
 def test_uuid_names_with_or_without_collection() -> None:
@@ -28,3 +35,17 @@ def test_dataset_names_and_request_ids() -> None:
     assert check_request_id("") is None and check_request_id("r-1") == "r-1"
     with pytest.raises(ApiError):
         check_request_id("x" * 129)
+
+
+def test_paths_inside_the_data_dir(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    assert inside_data_dir(root, "models/x", "f") == root / "models" / "x"
+    for bad, says in (
+        ("../x", "inside"),
+        ("/etc", "inside"),
+        ("", "required"),
+        ("x" * 300, "too long"),
+        ("a/" * 600, "too long"),
+    ):
+        with pytest.raises(ApiError, match=says):
+            inside_data_dir(root, bad, "f")
