@@ -92,8 +92,9 @@ def _lora_layers(layers: dict[str, list[Any]]) -> dict[str, list[Any]]:
     return extracted
 
 
-def _config_json(desc: dict[str, Any], tokenizer: Any, provenance: dict[str, Any]) -> str:
-    cfg = models.config(desc)
+def _config_json(
+    cfg: gemma3.ModelConfig, desc: dict[str, Any], tokenizer: Any, provenance: dict[str, Any]
+) -> str:
     fields = {name: getattr(cfg, name) for name in hf_layout.MODEL_FIELDS}
     ids = {
         "bos_token_id": int(tokenizer.bos_id()),
@@ -115,7 +116,7 @@ def write(model: nnx.Module, desc: dict[str, Any], out: Path, provenance: dict[s
         base = Path(staging) / "base"
         base.mkdir()
         save_file(hf_tensors(_base_params(model), cfg), str(base / WEIGHTS))
-        (base / hf_layout.CONFIG).write_text(_config_json(desc, tokenizer, provenance))
+        (base / hf_layout.CONFIG).write_text(_config_json(cfg, desc, tokenizer, provenance))
         if desc["tokenizer"] != hf_layout.BYTES:
             shutil.copyfile(desc["tokenizer"], base / hf_layout.SENTENCEPIECE)
         lora = desc.get("lora")
