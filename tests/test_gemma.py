@@ -174,7 +174,7 @@ def test_refuses_a_directory_it_cannot_load(client: Client, server: ServerProces
     assert "config.json" in refused()
     (broken / "config.json").write_text(json.dumps({**gemma.SCALED_DOWN, "model_type": "llama"}))
     assert "gemma3_text" in refused()
-    (broken / "config.json").write_text(json.dumps(gemma.SCALED_DOWN))
+    (broken / "config.json").write_text(json.dumps({**gemma.SCALED_DOWN, "tunixrt": "bytes"}))
     assert "tokenizer.model" in refused()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import gemma_checkpoint as gemma
@@ -40,3 +42,18 @@ def test_written_config_reads_back() -> None:
 def test_refuses_what_tunix_cannot_build(change: dict[str, Any], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         hf_layout.model_config({**gemma.SCALED_DOWN, **change})
+
+
+def test_inspect_says_what_a_directory_lacks(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "config.json").mkdir()
+    with pytest.raises(ValueError, match="cannot be read"):
+        hf_layout.inspect(tmp_path)
+    (tmp_path / "config.json").rmdir()
+    (tmp_path / "config.json").write_text(json.dumps({**gemma.SCALED_DOWN, "tunixrt": 1}))
+    with pytest.raises(ValueError, match=r"no tokenizer\.model"):
+        hf_layout.inspect(tmp_path)
+    (tmp_path / "config.json").write_text(
+        json.dumps({**gemma.SCALED_DOWN, "tunixrt": {"tokenizer": "bytes"}})
+    )
+    assert hf_layout.inspect(tmp_path).tokenizer == hf_layout.BYTES

@@ -132,11 +132,14 @@ def inspect(directory: Path) -> Layout:
         raise ValueError(f"{directory.name}/ has no {CONFIG}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{directory.name}/{CONFIG} is not JSON: {exc}") from None
+    except OSError as exc:  # a directory of that name, no permission
+        raise ValueError(f"{directory.name}/{CONFIG} cannot be read: {exc.strerror}") from None
     if not isinstance(hf, dict):
         raise ValueError(f"{directory.name}/{CONFIG} is not a JSON object")
     config = model_config(hf)
     if (directory / SENTENCEPIECE).is_file():
         return Layout(config, str(directory / SENTENCEPIECE))
-    if (hf.get("tunixrt") or {}).get("tokenizer") == BYTES:
+    ours = hf.get("tunixrt")
+    if isinstance(ours, dict) and ours.get("tokenizer") == BYTES:
         return Layout(config, BYTES)
     raise ValueError(f"{directory.name}/ has no {SENTENCEPIECE}")
