@@ -113,7 +113,8 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         given = request.training_run
         if not given.dataset:
             raise bad_field("training_run.dataset", "is required, e.g. datasets/dev-v1")
-        spec = RunSpec.from_request(given, self._local_path)
+        # Off the event loop: a local_path is checked on disk (hf_layout.inspect).
+        spec = await asyncio.to_thread(RunSpec.from_request, given, self._local_path)
         bad = [
             FieldViolation(f"training_run.labels[{k}]", "keys and values are at most 256 chars")
             for k, v in given.labels.items()
