@@ -21,15 +21,9 @@ from pathlib import Path
 from _bench import running_server
 from demo import DEFAULT_STEPS, learn
 from tunixrt import Client
+from tunixrt_server.runspec import Hyperparameters
 
 GOALS = {"game": 0.95, "arithmetic": 0.50}
-
-
-def _number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
 
 
 def main() -> None:
@@ -44,7 +38,7 @@ def main() -> None:
         help="hyperparameters to set instead of the server's defaults, e.g. learning_rate=1e-2",
     )
     args = parser.parse_args()
-    overrides = {name: _number(value) for name, value in (kv.split("=", 1) for kv in args.hp)}
+    overrides = Hyperparameters.parse_overrides(dict(kv.split("=", 1) for kv in args.hp))
     results: dict[str, list[float]] = {}
     for seed in args.seeds:
         with (

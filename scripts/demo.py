@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -84,7 +85,7 @@ def learn(
     seed: int,
     *,
     show: bool = True,
-    overrides: dict[str, int | float] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Outcome:
     """The journey: generate and import, build a stratified dataset, train with the
     server's defaults (or `overrides` of them) while following live, evaluate the
