@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from tunixrt_server.selection import EVAL
-from tunixrt_server.storage.datasets import DatasetSpec, DatasetStore
+from tunixrt_server.storage.datasets import DatasetSpec, DatasetStore, EmptySelection
+from tunixrt_server.storage.db import create_engine, sqlite_url
 from tunixrt_server.storage.schema import dataset_items, metadata, traces
 
 Store = tuple[DatasetStore, sa.Engine]
@@ -92,3 +94,20 @@ def test_random_is_seeded_and_latest_is_newest(store: Store) -> None:
     assert len(random) == 20 and len(set(random)) == 20
     latest = build(*store, "d", strategy="LATEST", limit=3)
     assert [p for p, _ in latest] == ["small 102", "small 101", "small 100"]
+
+
+def test_category_strata_are_the_stored_column(store: Store) -> None:
+    """STRATIFIED by category reads traces.category (covered by its index), which
+    is meta.category: the same selection as any meta key with the same values."""
+    assert build(*store, "a", stratify_by="category", limit=10) == build(*store, "b", limit=10)
+
+
+def test_a_build_hands_its_connection_back_with_foreign_keys_on(tmp_path: Path) -> None:
+    engine = create_engine(sqlite_url(tmp_path), pool_size=1)
+    metadata.create_all(engine)
+    store = DatasetStore(engine)
+    with pytest.raises(EmptySelection):  # fails inside the unchecked transaction
+        build(store, engine, "empty")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()

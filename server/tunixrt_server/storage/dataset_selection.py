@@ -87,10 +87,11 @@ def with_splits(
     if eval_fraction <= 0:
         return sa.select(owner, selected.c.position, selected.c.seq, sa.literal(TRAIN))
     shuffle = shuffled(selected.c.seq, salt(seed, "split"))
-    rank = sa.func.row_number().over(
-        partition_by=selected.c.stratum, order_by=[shuffle, selected.c.seq]
-    )
-    scaled = sa.func.count().over(partition_by=selected.c.stratum) * round(eval_fraction * _SCALE)
+    order = [shuffle, selected.c.seq]
+    rank = sa.func.row_number().over(partition_by=selected.c.stratum, order_by=order)
+    # The stratum's count over the same window (whole frame), so one sort serves both.
+    count = sa.func.count().over(partition_by=selected.c.stratum, order_by=order, rows=(None, None))
+    scaled = count * round(eval_fraction * _SCALE)
     inner = sa.select(
         selected.c.position, selected.c.seq, rank.label("rank"), scaled.label("scaled")
     ).subquery()
@@ -100,4 +101,4 @@ def with_splits(
     up = sa.or_(twice_rest > _SCALE, sa.and_(twice_rest == _SCALE, whole % 2 == 1))
     held = whole + sa.case((up, 1), else_=0)
     split = sa.case((inner.c.rank <= held, EVAL), else_=TRAIN)
-    return sa.select(owner, inner.c.position, inner.c.seq, split)
+    return sa.select(owner, inner.c.position, inner.c.seq, split).order_by(inner.c.position)

@@ -15,7 +15,8 @@ from .. import selection
 from ..filters import Condition
 from ..rendering import ExportRow
 from . import dataset_selection
-from .filtering import meta_value, where
+from .db import copying_transaction
+from .filtering import stratum, where
 from .schema import dataset_items, datasets, traces
 from .traces import export_columns, now_us
 
@@ -70,13 +71,9 @@ class DatasetStore:
 
     def build(self, spec: DatasetSpec, conditions: Sequence[Condition]) -> StoredDataset:
         """Select, split and freeze in one transaction, inside the database."""
-        stratum = (
-            meta_value(tuple(spec.stratify_by.split(".")), "")
-            if spec.strategy == "STRATIFIED"
-            else None
-        )
+        strata = stratum(spec.stratify_by) if spec.strategy == "STRATIFIED" else None
         try:
-            with self._engine.begin() as conn:
+            with copying_transaction(self._engine) as conn:
                 if conn.execute(
                     sa.select(datasets.c.seq).where(datasets.c.key == spec.key)
                 ).first():
@@ -97,7 +94,7 @@ class DatasetStore:
                     spec.strategy,
                     spec.limit,
                     spec.seed,
-                    stratum,
+                    strata,
                 )
                 conn.execute(
                     dataset_items.insert().from_select(
@@ -120,7 +117,10 @@ class DatasetStore:
         return found
 
     def _stats(self, conn: sa.Connection, dataset_seq: int) -> dict[str, Any]:
-        """One pass over the items, grouped by (source, category); few groups."""
+        """One pass over the items' traces, grouped by (source, category); few groups.
+        `seq IN (…)` reads the traces in seq order (a join would read them in
+        manifest order: one random read per item)."""
+        of_dataset = dataset_items.c.dataset_seq == dataset_seq
         groups = conn.execute(
             sa.select(
                 traces.c.source,
@@ -130,14 +130,14 @@ class DatasetStore:
                 sa.func.min(traces.c.step_count),
                 sa.func.max(traces.c.step_count),
                 sa.func.sum(traces.c.char_count),
-                sa.func.sum(sa.case((dataset_items.c.split == selection.EVAL, 1), else_=0)),
             )
-            .select_from(dataset_items.join(traces, traces.c.seq == dataset_items.c.trace_seq))
-            .where(dataset_items.c.dataset_seq == dataset_seq)
+            .where(traces.c.seq.in_(sa.select(dataset_items.c.trace_seq).where(of_dataset)))
             .group_by(traces.c.source, traces.c.category)
         ).all()
         count = sum(g[2] for g in groups)
-        evals = sum(int(g[7]) for g in groups)
+        evals: int = conn.execute(
+            sa.select(sa.func.count()).where(of_dataset, dataset_items.c.split == selection.EVAL)
+        ).scalar_one()
         sources: Counter[str] = Counter()
         categories: Counter[str] = Counter()
         for g in groups:

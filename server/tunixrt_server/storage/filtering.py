@@ -40,6 +40,15 @@ def meta_value(path: tuple[str, ...], value: object) -> sa.ColumnElement[Any]:
     return typed
 
 
+def stratum(key: str) -> sa.ColumnElement[Any]:
+    """The STRATIFIED key's value per trace. `category` is the stored column (the
+    string meta.category, as filters read it): its index covers a build, so
+    selecting never reads the traces' bodies. Other keys are read from meta."""
+    if key == "category":
+        return traces.c.category
+    return meta_value(tuple(key.split(".")), "")
+
+
 def where(conditions: Sequence[Condition]) -> sa.ColumnElement[bool]:
     clauses = []
     for cond in conditions:
