@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,10 +34,10 @@ def backend() -> str:
 
 
 class Worker:
-    def __init__(self, url: str, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, url: str, data_dir: Path, log_path: Path, *extra: str) -> None:
         self.log_path = log_path
         self.proc = subprocess.Popen(
-            [*WORKER, "--database-url", url, "--data-dir", str(data_dir)],
+            [*WORKER, "--database-url", url, "--data-dir", str(data_dir), *extra],
             stdout=log_path.open("w"),
             stderr=subprocess.STDOUT,
             env={**os.environ, "JAX_PLATFORMS": "cpu"},
@@ -47,11 +48,11 @@ class Worker:
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Callable[[str, Path], Worker]]:
+def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(url: str, data_dir: Path) -> Worker:
-        started.append(Worker(url, data_dir, tmp_path / f"worker{len(started)}.log"))
+    def start(url: str, data_dir: Path, *extra: str) -> Worker:
+        started.append(Worker(url, data_dir, tmp_path / f"worker{len(started)}.log", *extra))
         return started[-1]
 
     yield start
@@ -75,7 +76,7 @@ def test_worker_needs_a_migrated_database(postgres: PostgresCluster, tmp_path: P
 @pytest.mark.slow
 def test_two_workers_train_what_the_api_server_queues(
     server_factory: Callable[..., ServerProcess],
-    workers: Callable[[str, Path], Worker],
+    workers: Callable[..., Worker],
     postgres: PostgresCluster,
     tmp_path: Path,
 ) -> None:
@@ -135,3 +136,51 @@ def test_two_workers_train_what_the_api_server_queues(
         events = list(rt.watch_training_run(long.name))
         assert events[-1].state_change.state == SUCCEEDED, events[-1]
         assert run_id in other.claims()
+
+
+@pytest.mark.slow  # ~2 min on 2 cores
+def test_a_worker_group_trains_one_run_over_two_processes(
+    server_factory: Callable[..., ServerProcess],
+    workers: Callable[..., Worker],
+    postgres: PostgresCluster,
+    tmp_path: Path,
+) -> None:
+    """Two workers of one group (jax.distributed, gloo collectives), one CPU device
+    each, train a run sharded fsdp=2 over both: it follows the curve of the same run
+    on one process with two emulated devices."""
+    url = postgres.new_database()
+    shared = tmp_path / "shared"
+    spec = {"max_steps": 8, "batch_size": 4, "max_seq_len": 128, "checkpoint_every_steps": 4}
+    two_devices = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    alone = server_factory(data_dir=shared, database_url=url, env=two_devices)
+    with alone.client() as rt:
+        rt.import_jsonl(TRACES_JSONL)
+        ds = rt.build_dataset("g", "v1", strategy="RANDOM", seed=1, eval_fraction=0.1)
+        reference = rt.create_training_run(ds.name, hyperparameters=spec, mesh={"fsdp": 2})
+        expected = [e for e in rt.watch_training_run(reference.name)]
+    alone.stop()
+
+    api = server_factory(
+        data_dir=shared, database_url=url, env={"TUNIXRT_MAX_CONCURRENT_RUNS": "0"}
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        coordinator = f"127.0.0.1:{probe.getsockname()[1]}"
+    group = ("--num-processes", "2", "--coordinator-address", coordinator)
+    leader = workers(url, shared, *group, "--process-id", "0")
+    workers(url, shared, *group, "--process-id", "1")
+    with api.client() as rt:
+        run = rt.create_training_run(ds.name, hyperparameters=spec, mesh={"fsdp": 2})
+        got = list(rt.watch_training_run(run.name))
+        assert got[-1].state_change.state == SUCCEEDED, (got[-1], leader.log_path.read_text())
+        losses = [
+            [e.step_metrics.loss for e in events if e.HasField("step_metrics")]
+            for events in (expected, got)
+        ]
+        assert len(losses[1]) == spec["max_steps"]
+        assert losses[1][0] == pytest.approx(losses[0][0], rel=1e-5)
+        assert losses[1] == pytest.approx(losses[0], rel=0.02)
+        follower_log = (shared / "follower-1.log").read_text()
+        assert f"run {run.name.split('/')[1]} attempt 1: process 1 of 2" in follower_log
+        # Its checkpoint, written by both processes, serves Generate on the API server.
+        assert rt.generate(run.name, ["hi"], max_new_tokens=4).step == spec["max_steps"]

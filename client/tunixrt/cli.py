@@ -150,6 +150,9 @@ def _serve(args: argparse.Namespace) -> int:
             database_url=args.database_url,
             metrics_address=getattr(args, "metrics_address", None),
             max_concurrent_runs=getattr(args, "max_concurrent_runs", None),
+            coordinator_address=getattr(args, "coordinator_address", None),
+            num_processes=getattr(args, "num_processes", None),
+            process_id=getattr(args, "process_id", None),
         )
     except ConfigError as exc:
         print(f"tunix-rt: {exc}", file=sys.stderr)
@@ -522,6 +525,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-concurrent-runs",
         type=int,
         help="runs this worker trains at once (default 1; env TUNIXRT_MAX_CONCURRENT_RUNS)",
+    )
+    worker.add_argument(
+        "--num-processes",
+        type=int,
+        help="workers, one per host, that train each run together (default 1; "
+        "env TUNIXRT_NUM_PROCESSES)",
+    )
+    worker.add_argument(
+        "--process-id",
+        type=int,
+        help="this worker's place in its group, 0 to num-processes - 1; 0 claims the "
+        "runs (env TUNIXRT_PROCESS_ID)",
+    )
+    worker.add_argument(
+        "--coordinator-address",
+        help="HOST:PORT where process 0 of the group listens, the same for every "
+        "process (env TUNIXRT_COORDINATOR_ADDRESS)",
     )
     for p in (serve, worker):
         p.set_defaults(server=True)

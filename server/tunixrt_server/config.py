@@ -41,6 +41,12 @@ class Settings:
     max_stream_s: float = 6 * 3600.0
     # Runs that may wait in QUEUED; CreateTrainingRun beyond it is RESOURCE_EXHAUSTED.
     max_queued_runs: int = 100
+    # A worker group (`tunix-rt worker` only): processes, usually one per host,
+    # that train each run together with jax.distributed. coordinator_address is
+    # HOST:PORT where process 0 listens; process_id is this process's place.
+    coordinator_address: str = ""
+    num_processes: int = 1
+    process_id: int = 0
     # HOST:PORT to serve Prometheus metrics on (port 0 picks one); empty: off.
     metrics_address: str = ""
     # Probe the JAX runtime once at start (a process that imports JAX) for

@@ -15,9 +15,11 @@ import logging
 import os
 
 from .app import configure_logging, until_signalled
-from .config import Settings
+from .config import ConfigError, Settings
 from .storage.db import create_engine, current_revision, head_revision
 from .storage.runs import RunStore
+from .training import group as worker_group
+from .training.group import Follower, Group
 from .training.supervisor import Supervisor
 
 log = logging.getLogger("tunixrt.worker")
@@ -27,7 +29,7 @@ class SchemaMismatch(Exception):
     pass
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, group: Group | None) -> None:
     engine = create_engine(settings.resolved_database_url, pool_size=4)
     # API servers migrate at start; a worker only checks, so two versions never
     # race to migrate the same database.
@@ -38,21 +40,26 @@ async def serve(settings: Settings) -> None:
             "start an API server of this version on it first (it migrates)"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor(
-        RunStore(engine),
-        settings.resolved_database_url,
-        settings.data_dir.resolve(),
-        settings.max_concurrent_runs,
-    )
-    await supervisor.start()
-    print(
-        f"tunix-rt worker {os.getpid()} taking up to {settings.max_concurrent_runs} run(s) "
-        f"(data dir {settings.data_dir})",
-        flush=True,
-    )
+    data_dir = settings.data_dir.resolve()
+    if group is not None and group.index > 0:
+        worker: Supervisor | Follower = Follower(group, settings.resolved_database_url, data_dir)
+        role = f"process {group.index} of {group.processes}, following {group.address}"
+    else:
+        worker = Supervisor(
+            RunStore(engine),
+            settings.resolved_database_url,
+            data_dir,
+            settings.max_concurrent_runs,
+            group.args() if group else None,
+        )
+        role = f"taking up to {settings.max_concurrent_runs} run(s)" + (
+            f" over {group.processes} processes, coordinator {group.address}" if group else ""
+        )
+    await worker.start()
+    print(f"tunix-rt worker {os.getpid()} {role} (data dir {settings.data_dir})", flush=True)
     await until_signalled()
     log.info("stopping: running runs save a checkpoint and end FAILED, resumable")
-    await supervisor.stop()
+    await worker.stop()
     engine.dispose()
     print("tunix-rt worker stopped", flush=True)
 
@@ -60,6 +67,6 @@ async def serve(settings: Settings) -> None:
 def run(settings: Settings) -> None:
     configure_logging()
     try:
-        asyncio.run(serve(settings))
-    except SchemaMismatch as exc:
+        asyncio.run(serve(settings, worker_group.of(settings)))
+    except (SchemaMismatch, ConfigError) as exc:
         raise SystemExit(f"tunix-rt worker: {exc}") from None

@@ -41,9 +41,17 @@ class _Worker:
 
 class Supervisor:
     def __init__(
-        self, runs: RunStore, database_url: str, data_dir: Path, max_concurrent: int
+        self,
+        runs: RunStore,
+        database_url: str,
+        data_dir: Path,
+        max_concurrent: int,
+        group: list[str] | None = None,
     ) -> None:
+        """`group`: the worker-group arguments of process 0 (training/group.py), whose
+        runs span every process of the group."""
         self._runs = runs
+        self._group = group or []
         self._database_url = database_url
         self._data_dir = data_dir
         self._max_concurrent = max_concurrent
@@ -155,6 +163,7 @@ class Supervisor:
                 str(run_dir),
                 "--parent-pid",
                 str(os.getpid()),
+                *self._group,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,

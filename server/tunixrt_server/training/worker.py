@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 
 # A closing worker retries unwritten events this long (a full disk, a lost database).
 CLOSE_RETRY_S = 10.0
+# How long process 0 of a worker group waits for the others to join a run, and
+# how long a following process waits for a run before it starts waiting anew.
+JOIN_TIMEOUT_S = 120
+FOLLOW_WAIT_S = 300
 
 
 def load_examples(
@@ -295,6 +299,8 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
     try:
         from . import tunix_adapter  # JAX and Tunix load here, never in the server
 
+        if args.distributed:
+            _lead(tunix_adapter.distributed, args.distributed, f"{run.id} {run.attempt}")
         hp = spec.hyperparameters
         train_set, eval_set = load_examples(
             DatasetStore(engine), run.dataset_key, hp.system_instruction
@@ -336,6 +342,61 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
     return 0
 
 
+def _lead(distributed: Any, group: list[str], run: str) -> None:
+    """Start the group's coordinator, wait for the other processes, tell them the run."""
+    address, processes = group[0], int(group[1])
+    try:
+        distributed.initialize(address, processes, 0, JOIN_TIMEOUT_S)
+    except Exception as exc:
+        raise RuntimeError(
+            f"the worker group's other {processes - 1} process(es) did not join at "
+            f"{address} within {JOIN_TIMEOUT_S} s: {exc}"
+        ) from None
+    distributed.share_run(run)
+
+
+class _Silent:
+    """The listener of a following process: process 0 reports the run."""
+
+    def on_data(self, info: DataInfo) -> None: ...
+    def on_step(self, step: int, loss: float, learning_rate: float, tokens: int) -> None: ...
+    def on_eval(self, step: int, loss: float, exact: dict[str, Any] | None, best: bool) -> None: ...
+    def on_checkpoint(self, step: int, path: str) -> None: ...
+
+
+def follow(args: argparse.Namespace) -> int:
+    """Process `index` > 0 of a worker group: join process 0's coordinator (the
+    first run it trains), then train that run's steps in lockstep with it."""
+    address, processes, index = (
+        args.distributed[0],
+        int(args.distributed[1]),
+        int(args.distributed[2]),
+    )
+    child.die_with_parent()  # SIGTERM's default: waiting to join, a stop ends it at once
+    from . import tunix_adapter
+
+    try:
+        tunix_adapter.distributed.initialize(address, processes, index, FOLLOW_WAIT_S)
+    except Exception as exc:
+        print(f"no run to join at {address} yet: {exc}", file=sys.stderr)
+        return 0
+    # Joined: process 0 decides when the run ends, and its last checkpoint needs us.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    run_id, attempt = tunix_adapter.distributed.share_run("").split()
+    engine = create_engine(args.database_url, pool_size=2)
+    run = RunStore(engine).get(run_id)
+    if run is None:
+        raise LookupError(f"run {run_id} is gone")
+    print(f"run {run_id} attempt {attempt}: process {index} of {processes}", file=sys.stderr)
+    train_set, eval_set = load_examples(
+        DatasetStore(engine), run.dataset_key, run.spec.hyperparameters.system_instruction
+    )
+    best = (run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0)))
+    run_dir = Path(args.data_dir) / "runs" / run_id
+    tunix_adapter.train(run.spec, run_dir, train_set, eval_set, _Silent(), lambda: False, best)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tunixrt-worker")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -345,7 +406,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--database-url", required=True)
     t.add_argument("--run-dir", required=True)
     t.add_argument("--parent-pid", type=int, default=os.getppid())
+    group = ("ADDRESS", "PROCESSES", "INDEX")
+    t.add_argument("--distributed", nargs=3, metavar=group, help="lead a worker group")
+    f = sub.add_parser("follow")
+    f.add_argument("--distributed", nargs=3, metavar=group, required=True)
+    f.add_argument("--database-url", required=True)
+    f.add_argument("--data-dir", required=True)
+    f.add_argument("--parent-pid", type=int, default=os.getppid())
     args = parser.parse_args(argv)
+    if args.command == "follow":
+        return follow(args)
     return train(args, child.server_channel())
 
 

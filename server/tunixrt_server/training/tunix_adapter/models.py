@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,10 @@ def describe_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
         return read_description(run_dir)
     desc = describe(spec)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(desc, indent=2))
+    # Every process of a worker group writes it: whole or not at all, for the others.
+    partial = path.with_name(f"{MODEL_FILE}.{os.getpid()}")
+    partial.write_text(json.dumps(desc, indent=2))
+    partial.replace(path)
     return desc
 
 

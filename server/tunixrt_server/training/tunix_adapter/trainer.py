@@ -32,7 +32,7 @@ from ...runspec import AUTO, Hyperparameters, RunSpec
 from .. import batches
 from ..checkpoints import BEST, ROTATED
 from ..presets import PRESETS
-from . import models, sharding
+from . import distributed, models, sharding
 from .decoding import Decoder
 
 # Eval-loss cost stays bounded whatever the eval split's size.
@@ -175,6 +175,13 @@ class _Detached:
         self._thread.join(self.CLOSE_WAIT_S)
 
 
+class _Nowhere:
+    """A metrics backend for the processes of a group other than the first."""
+
+    def log_scalar(self, event: str, value: Any, **kwargs: Any) -> None: ...
+    def close(self) -> None: ...
+
+
 class _EvalHook(hooks.TrainingHooks):  # type: ignore[misc]  # Tunix is untyped
     """After each evaluation: exact match on the fixed sample, best checkpoint, patience."""
 
@@ -215,7 +222,7 @@ class _EvalHook(hooks.TrainingHooks):  # type: ignore[misc]  # Tunix is untyped
                 self._log_scalar(f"/eval/exact_match/{category}", acc["accuracy"], step=step)
         if exact is not None and step > 0:
             value = exact["accuracy"]
-            improved = value > self.best.value
+            improved = distributed.agree(value > self.best.value)
             if improved:
                 self._best_manager.save(
                     step, train_ctx.model, save_only_lora_params=self._lora, force=True
@@ -233,7 +240,7 @@ class _EvalHook(hooks.TrainingHooks):  # type: ignore[misc]  # Tunix is untyped
         outputs: list[str] = []
         chunk = 64
         for start in range(0, len(self._sample), chunk):
-            if time.perf_counter() - began > EXACT_MATCH_BUDGET_S:
+            if distributed.agree(time.perf_counter() - began > EXACT_MATCH_BUDGET_S):
                 break
             part = self._sample[start : start + chunk]
             outputs += self._decoder([e.prompt for e in part], self._max_new)
@@ -325,6 +332,8 @@ def train(
         metrics_logger.TensorboardBackend(
             log_dir=str(run_dir / TENSORBOARD_DIR), flush_every_n_steps=10
         )
+        if distributed.leader()  # one set of curves per run, as Tunix logs
+        else _Nowhere()
     )
     hook = _EvalHook(
         listener,
@@ -339,7 +348,7 @@ def train(
     )
 
     def stop() -> bool:
-        return hook.stop or should_stop()
+        return distributed.agree(hook.stop or should_stop())
 
     def batch_stream() -> Iterator[dict[str, Any]]:
         stream = batches.train_batches(train_data, hp.batch_size, hp.seed, stop, info.buckets)
