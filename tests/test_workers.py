@@ -24,7 +24,9 @@ from tunixrt.v1 import training_pb2
 QUICK = {"max_steps": 6, "max_seq_len": 64, "eval_every_steps": 0, "checkpoint_every_steps": 3}
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
 FAILED = training_pb2.TRAINING_RUN_STATE_FAILED
+CANCELLED = training_pb2.TRAINING_RUN_STATE_CANCELLED
 ORPHAN_AFTER_S = 30.0
+HEARTBEAT_TIMEOUT_S = 30.0  # tunix_adapter/distributed.py
 WORKER = [sys.executable, "-m", "tunixrt.cli", "worker"]  # training/supervisor.py
 
 
@@ -168,7 +170,7 @@ def test_a_worker_group_trains_one_run_over_two_processes(
         coordinator = f"127.0.0.1:{probe.getsockname()[1]}"
     group = ("--num-processes", "2", "--coordinator-address", coordinator)
     leader = workers(url, shared, *group, "--process-id", "0")
-    workers(url, shared, *group, "--process-id", "1")
+    follower = workers(url, shared, *group, "--process-id", "1")
     with api.client() as rt:
         run = rt.create_training_run(ds.name, hyperparameters=spec, mesh={"fsdp": 2})
         got = list(rt.watch_training_run(run.name))
@@ -184,3 +186,32 @@ def test_a_worker_group_trains_one_run_over_two_processes(
         assert f"run {run.name.split('/')[1]} attempt 1: process 1 of 2" in follower_log
         # Its checkpoint, written by both processes, serves Generate on the API server.
         assert rt.generate(run.name, ["hi"], max_new_tokens=4).step == spec["max_steps"]
+
+        # Cancel: process 0 decides, both processes stop at the same step.
+        cancelled = rt.create_training_run(ds.name, hyperparameters={**spec, "max_steps": 400})
+        with rt.watch_training_run(cancelled.name) as stream:
+            next(e for e in stream if e.HasField("step_metrics"))
+        rt.cancel_training_run(cancelled.name)
+        ended = list(rt.watch_training_run(cancelled.name))[-1]
+        assert ended.state_change.state == CANCELLED, ended
+
+        # A host lost mid-run (its worker and training process killed): process 0's
+        # run fails within the group's heartbeat timeout, and resumes once whole.
+        long = rt.create_training_run(
+            ds.name, hyperparameters={**spec, "max_steps": 40, "checkpoint_every_steps": 2}
+        )
+        with rt.watch_training_run(long.name) as stream:
+            saved = next(e for e in stream if e.HasField("checkpoint_saved"))
+        training = subprocess.run(
+            ["pgrep", "-P", str(follower.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        for pid in [follower.proc.pid, *map(int, training)]:
+            os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        rest = list(rt.watch_training_run(long.name, after_sequence=saved.sequence))
+        assert rest[-1].state_change.state == FAILED, rest[-1]
+        assert time.monotonic() - killed < HEARTBEAT_TIMEOUT_S + 30
+        workers(url, shared, *group, "--process-id", "1")
+        rt.resume_training_run(long.name)
+        events = list(rt.watch_training_run(long.name))
+        assert events[-1].state_change.state == SUCCEEDED, events[-1]

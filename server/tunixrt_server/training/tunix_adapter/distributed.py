@@ -19,6 +19,8 @@ from jax.experimental import multihost_utils
 # A process of the group that stops answering fails the others' runs this fast
 # (seconds), instead of holding them in a collective.
 HEARTBEAT_TIMEOUT_S = 30
+# A process leaving a group whose run failed waits this long for the others.
+SHUTDOWN_TIMEOUT_S = 10
 _RUN_BYTES = 128
 
 
@@ -33,6 +35,7 @@ def initialize(address: str, processes: int, index: int, timeout_s: int) -> None
         process_id=index,
         initialization_timeout=timeout_s,
         heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
+        shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S,
     )
 
 
