@@ -18,6 +18,11 @@ BEST = "best"
 LATEST = "latest"
 
 
+def run_dir(data_dir: Path, run_id: str) -> Path:
+    """Where a run's files live, on every host of a deployment."""
+    return data_dir / "runs" / run_id
+
+
 class NoSuchCheckpoint(LookupError):
     pass
 

@@ -22,6 +22,7 @@ from ..convert import RunState
 from ..storage import run_notify
 from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
+from . import checkpoints
 
 log = logging.getLogger("tunixrt.training")
 WORKER = [sys.executable, "-m", "tunixrt_server.training.worker"]
@@ -64,7 +65,7 @@ class Supervisor:
         self._listener: run_notify.Listener | None = None
 
     def run_dir(self, run_id: str) -> Path:
-        return self._data_dir / "runs" / run_id
+        return checkpoints.run_dir(self._data_dir, run_id)
 
     # -- lifecycle --
 

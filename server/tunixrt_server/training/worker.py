@@ -37,7 +37,7 @@ from ..storage.db import create_engine, disk_full
 from ..storage.run_events import NewEvent
 from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
-from . import child
+from . import checkpoints, child
 from .batches import Example
 
 if TYPE_CHECKING:
@@ -71,6 +71,11 @@ def load_examples(
         for split in (TRAIN, EVAL)
     }
     return splits[TRAIN], splits[EVAL]
+
+
+def _best_so_far(run: StoredRun) -> tuple[int, float]:
+    """(step, exact match) of the run's best checkpoint before this attempt."""
+    return run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0))
 
 
 class Stop:
@@ -307,9 +312,8 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
         )
         if not train_set:
             raise ValueError(f"dataset {run.dataset_key!r} has no train split")
-        best = (run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0)))
         result = tunix_adapter.train(
-            spec, Path(args.run_dir), train_set, eval_set, reporter, stop, best
+            spec, Path(args.run_dir), train_set, eval_set, reporter, stop, _best_so_far(run)
         )
     except BaseException as exc:
         traceback.print_exc()
@@ -391,9 +395,10 @@ def follow(args: argparse.Namespace) -> int:
     train_set, eval_set = load_examples(
         DatasetStore(engine), run.dataset_key, run.spec.hyperparameters.system_instruction
     )
-    best = (run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0)))
-    run_dir = Path(args.data_dir) / "runs" / run_id
-    tunix_adapter.train(run.spec, run_dir, train_set, eval_set, _Silent(), lambda: False, best)
+    run_dir = checkpoints.run_dir(Path(args.data_dir), run_id)
+    tunix_adapter.train(
+        run.spec, run_dir, train_set, eval_set, _Silent(), lambda: False, _best_so_far(run)
+    )
     return 0
 
 
