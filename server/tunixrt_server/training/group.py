@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +25,9 @@ from ..config import ConfigError, Settings
 from .supervisor import STOP_GRACE_S, WORKER
 
 log = logging.getLogger("tunixrt.group")
-# A following process that could not join (no run yet) tries again after this.
-RETRY_S = 1.0
+# At least this long between following processes, so one that cannot even
+# try to join (a wrong address) is not restarted in a tight loop.
+RESTART_EVERY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Follower:
     async def _loop(self) -> None:
         log_path = self._data_dir / f"follower-{self._group.index}.log"
         while True:
+            started = time.monotonic()
             with log_path.open("ab") as log_file:
                 self._process = await asyncio.create_subprocess_exec(
                     *WORKER,
@@ -80,8 +82,6 @@ class Follower:
                     self._database_url,
                     "--data-dir",
                     str(self._data_dir),
-                    "--parent-pid",
-                    str(os.getpid()),
                     stdin=asyncio.subprocess.DEVNULL,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=log_file,
@@ -89,7 +89,7 @@ class Follower:
             code = await self._process.wait()
             if code:
                 log.warning("following process exited with code %d (see %s)", code, log_path)
-            await asyncio.sleep(RETRY_S)
+            await asyncio.sleep(max(0.0, started + RESTART_EVERY_S - time.monotonic()))
 
     async def stop(self) -> None:
         """A process waiting to join ends at once. One training a run keeps to

@@ -1,6 +1,7 @@
 """The training worker: one process per run attempt.
 
     python -m tunixrt_server.training.worker train RUN_ID ATTEMPT --database-url URL --run-dir DIR
+    python -m tunixrt_server.training.worker follow ...   (training/follow.py)
 
 A separate process so that an XLA compile, an OOM or a segfault never touches
 the server. `train` writes its events straight into the database (the source
@@ -27,6 +28,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..convert import RunState
@@ -37,7 +39,7 @@ from ..storage.db import create_engine, disk_full
 from ..storage.run_events import NewEvent
 from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
-from . import checkpoints, child
+from . import child
 from .batches import Example
 
 if TYPE_CHECKING:
@@ -45,10 +47,8 @@ if TYPE_CHECKING:
 
 # A closing worker retries unwritten events this long (a full disk, a lost database).
 CLOSE_RETRY_S = 10.0
-# How long process 0 of a worker group waits for the others to join a run, and
-# how long a following process waits for a run before it starts waiting anew.
+# How long process 0 of a worker group waits for the others to join a run.
 JOIN_TIMEOUT_S = 120
-FOLLOW_WAIT_S = 300
 
 
 def load_examples(
@@ -73,7 +73,7 @@ def load_examples(
     return splits[TRAIN], splits[EVAL]
 
 
-def _best_so_far(run: StoredRun) -> tuple[int, float]:
+def best_so_far(run: StoredRun) -> tuple[int, float]:
     """(step, exact match) of the run's best checkpoint before this attempt."""
     return run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0))
 
@@ -313,7 +313,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
         if not train_set:
             raise ValueError(f"dataset {run.dataset_key!r} has no train split")
         result = tunix_adapter.train(
-            spec, Path(args.run_dir), train_set, eval_set, reporter, stop, _best_so_far(run)
+            spec, Path(args.run_dir), train_set, eval_set, reporter, stop, best_so_far(run)
         )
     except BaseException as exc:
         traceback.print_exc()
@@ -346,7 +346,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
     return 0
 
 
-def _lead(distributed: Any, group: list[str], run: str) -> None:
+def _lead(distributed: ModuleType, group: list[str], run: str) -> None:
     """Start the group's coordinator, wait for the other processes, tell them the run."""
     address, processes = group[0], int(group[1])
     try:
@@ -357,49 +357,6 @@ def _lead(distributed: Any, group: list[str], run: str) -> None:
             f"{address} within {JOIN_TIMEOUT_S} s: {exc}"
         ) from None
     distributed.share_run(run)
-
-
-class _Silent:
-    """The listener of a following process: process 0 reports the run."""
-
-    def on_data(self, info: DataInfo) -> None: ...
-    def on_step(self, step: int, loss: float, learning_rate: float, tokens: int) -> None: ...
-    def on_eval(self, step: int, loss: float, exact: dict[str, Any] | None, best: bool) -> None: ...
-    def on_checkpoint(self, step: int, path: str) -> None: ...
-
-
-def follow(args: argparse.Namespace) -> int:
-    """Process `index` > 0 of a worker group: join process 0's coordinator (the
-    first run it trains), then train that run's steps in lockstep with it."""
-    address, processes, index = (
-        args.distributed[0],
-        int(args.distributed[1]),
-        int(args.distributed[2]),
-    )
-    child.die_with_parent()  # SIGTERM's default: waiting to join, a stop ends it at once
-    from . import tunix_adapter
-
-    try:
-        tunix_adapter.distributed.initialize(address, processes, index, FOLLOW_WAIT_S)
-    except Exception as exc:
-        print(f"no run to join at {address} yet: {exc}", file=sys.stderr)
-        return 0
-    # Joined: process 0 decides when the run ends, and its last checkpoint needs us.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    run_id, attempt = tunix_adapter.distributed.share_run("").split()
-    engine = create_engine(args.database_url, pool_size=2)
-    run = RunStore(engine).get(run_id)
-    if run is None:
-        raise LookupError(f"run {run_id} is gone")
-    print(f"run {run_id} attempt {attempt}: process {index} of {processes}", file=sys.stderr)
-    train_set, eval_set = load_examples(
-        DatasetStore(engine), run.dataset_key, run.spec.hyperparameters.system_instruction
-    )
-    run_dir = checkpoints.run_dir(Path(args.data_dir), run_id)
-    tunix_adapter.train(
-        run.spec, run_dir, train_set, eval_set, _Silent(), lambda: False, _best_so_far(run)
-    )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,9 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--distributed", nargs=3, metavar=group, required=True)
     f.add_argument("--database-url", required=True)
     f.add_argument("--data-dir", required=True)
-    f.add_argument("--parent-pid", type=int, default=os.getppid())
     args = parser.parse_args(argv)
     if args.command == "follow":
+        from .follow import follow
+
         return follow(args)
     return train(args, child.server_channel())
 
