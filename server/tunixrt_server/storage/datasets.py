@@ -20,9 +20,6 @@ from .filtering import stratum, where
 from .schema import dataset_items, datasets, traces
 from .traces import export_columns, now_us
 
-_BUILD_WORK_MEM = "128MB"
-
-
 class DatasetExists(Exception):
     pass
 
@@ -76,10 +73,6 @@ class DatasetStore:
         strata = stratum(spec.stratify_by) if spec.strategy == "STRATIFIED" else None
         try:
             with copying_transaction(self._engine) as conn:
-                if conn.dialect.name == "postgresql":
-                    # The window sorts of a large build in memory, not in temp files
-                    # (PostgreSQL's own memory, for this transaction only).
-                    conn.exec_driver_sql(f"SET LOCAL work_mem = '{_BUILD_WORK_MEM}'")
                 if conn.execute(
                     sa.select(datasets.c.seq).where(datasets.c.key == spec.key)
                 ).first():
