@@ -20,6 +20,7 @@ from .filtering import stratum, where
 from .schema import dataset_items, datasets, traces
 from .traces import export_columns, now_us
 
+
 class DatasetExists(Exception):
     pass
 
