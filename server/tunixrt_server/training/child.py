@@ -9,6 +9,11 @@ import os
 import signal
 from typing import TextIO
 
+# A training process that could not record its run's end because the disk is
+# full exits with this (EX_IOERR), so the server's message says so even when
+# space came back (the failed checkpoint's files removed) before it looked.
+DISK_FULL_EXIT = 74
+
 
 def server_channel() -> TextIO:
     """Our stdout, kept for messages to the server; anything a library prints

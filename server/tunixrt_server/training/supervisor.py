@@ -22,7 +22,7 @@ from ..convert import RunState
 from ..storage import run_notify
 from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us
-from . import checkpoints
+from . import checkpoints, child
 
 log = logging.getLogger("tunixrt.training")
 WORKER = [sys.executable, "-m", "tunixrt_server.training.worker"]
@@ -186,7 +186,7 @@ class Supervisor:
                 self._runs.transition,
                 worker.run_id,
                 RunState.FAILED,
-                f"worker {_describe_exit(code)}{_disk_note(log_path.parent)}; "
+                f"worker {_describe_exit(code)}{_disk_note(log_path.parent, code)}; "
                 f"last log lines: {_tail(log_path)}",
                 from_states=(RunState.RUNNING,),
                 owner_attempt=worker.attempt,
@@ -261,7 +261,9 @@ def _describe_exit(code: int) -> str:
 _DISK_NEARLY_FULL = 1024 * 1024
 
 
-def _disk_note(run_dir: Path) -> str:
+def _disk_note(run_dir: Path, code: int) -> str:
+    if code == child.DISK_FULL_EXIT:
+        return " because the disk is full"
     try:
         free = shutil.disk_usage(run_dir).free
     except OSError:

@@ -298,7 +298,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
             # The server records the run FAILED with this log's last line instead.
             traceback.print_exc()
             print(f"could not record the run's end ({message}): {exc}", file=sys.stderr)
-            raise SystemExit(1) from None
+            raise SystemExit(child.DISK_FULL_EXIT if disk_full(exc) else 1) from None
         notify(channel)
 
     try:
