@@ -18,11 +18,17 @@ from pathlib import Path
 import pytest
 
 from tunixrt import Client
+from tunixrt_server.training.child import share_compile_cache
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Tests never reach a model or dataset hub.
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One JAX compilation cache for the session, as one machine's runs share one: each
+# shape compiles once, not once per test's fresh data dir (and for in-process JAX,
+# which reads it at import, so it is set before any test module loads).
+COMPILE_CACHE_ROOT = Path(tempfile.mkdtemp(prefix="tunixrt-tests-"))
+share_compile_cache(COMPILE_CACHE_ROOT)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -142,6 +148,12 @@ class PostgresCluster:
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_compile_cache() -> Iterator[None]:
+    yield
+    shutil.rmtree(COMPILE_CACHE_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

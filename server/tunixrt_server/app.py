@@ -41,6 +41,7 @@ from .storage.db import create_engine, migrate
 from .storage.runs import RunStore
 from .storage.traces import TraceStore
 from .trace_service import TraceService
+from .training import child
 from .training.inference_pool import InferencePool
 from .training.supervisor import Supervisor
 from .training_service import TrainingService
@@ -124,6 +125,7 @@ async def start(settings: Settings) -> RunningServer:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.resolved_database_url, pool_size=settings.max_workers)
     await asyncio.to_thread(migrate, engine)
+    child.share_compile_cache(settings.data_dir.resolve())
 
     authorizer = Authorizer(settings.tokens)
     mb = 1024 * 1024

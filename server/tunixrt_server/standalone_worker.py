@@ -18,6 +18,7 @@ from .app import configure_logging, until_signalled
 from .config import ConfigError, Settings
 from .storage.db import create_engine, current_revision, head_revision
 from .storage.runs import RunStore
+from .training import child
 from .training import group as worker_group
 from .training.group import Follower, Group
 from .training.supervisor import Supervisor
@@ -41,6 +42,7 @@ async def serve(settings: Settings, group: Group | None) -> None:
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     data_dir = settings.data_dir.resolve()
+    child.share_compile_cache(data_dir)
     if group is not None and group.index > 0:
         worker: Supervisor | Follower = Follower(group, settings.resolved_database_url, data_dir)
         role = f"process {group.index} of {group.processes}, following {group.address}"

@@ -7,6 +7,7 @@ import contextlib
 import ctypes
 import os
 import signal
+from pathlib import Path
 from typing import TextIO
 
 # A training process that could not record its run's end because the disk is
@@ -27,3 +28,16 @@ def die_with_parent() -> None:
     """Linux: SIGTERM when the parent (the server) dies, even by SIGKILL."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def share_compile_cache(data_dir: Path) -> None:
+    """Every training and inference process started from here on keeps what it compiles
+    in DATA_DIR/compile-cache (JAX's persistent compilation cache, which JAX reads
+    from these variables at import), so a resume, the next run of the same shapes or
+    a new inference worker loads its steps instead of compiling them: a tiny run's
+    cancel-and-resume took 20 s instead of 37 s on 2 cores. Every compiled function
+    is kept, not only those over JAX's default 1 s: the many small ones add up.
+    A JAX_COMPILATION_CACHE_DIR of the user's own wins; the directory may be
+    deleted at any time."""
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(data_dir / "compile-cache"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
