@@ -9,8 +9,10 @@ its own server and other servers poll.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import uuid
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -38,6 +40,8 @@ class Listener:
             **{k: v for k, v in url.query.items() if isinstance(v, str)},
         }
         self._on_change = on_change
+        # Its own channel, so stop() can wake it without waking other listeners.
+        self._wake_channel = f"tunixrt_wake_{uuid.uuid4().hex}"
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="run-notify", daemon=True)
 
@@ -45,7 +49,16 @@ class Listener:
         self._thread.start()
 
     def stop(self) -> None:
+        """Wakes the thread from its wait for notifications (a shutdown would
+        otherwise wait out the poll interval, a second) and joins it."""
+        import psycopg
+
         self._stopped.set()
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(**self._connect_args, autocommit=True, connect_timeout=2) as conn,
+        ):
+            conn.execute("SELECT pg_notify(%s, '')", (self._wake_channel,))
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
@@ -55,8 +68,11 @@ class Listener:
             try:
                 with psycopg.connect(**self._connect_args, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {self._wake_channel}")
                     while not self._stopped.is_set():
                         for note in conn.notifies(timeout=1.0):
+                            if note.channel != CHANNEL:
+                                break
                             run_id, _, state = note.payload.partition(" ")
                             self._on_change(run_id, state == "state")
             except psycopg.Error as exc:
