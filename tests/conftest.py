@@ -172,7 +172,7 @@ def postgres() -> Iterator[PostgresCluster]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def backend() -> str:
     """sqlite by default; a module overrides this fixture to run against PostgreSQL too."""
     return "sqlite"
@@ -215,6 +215,26 @@ def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
 @pytest.fixture
 def client(server: ServerProcess) -> Iterator[Client]:
     with server.client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def refusing_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[ServerProcess]:
+    """One server per module and backend for the cases it must refuse, which leave
+    its database empty (each asserts so): a server per case costs ~1.3 s."""
+    env = {}
+    if backend == "postgresql":
+        env["TUNIXRT_DATABASE_URL"] = request.getfixturevalue("postgres").new_database()
+    server = start_server(tmp_path_factory.mktemp("refusing"), env=env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def refusing_client(refusing_server: ServerProcess) -> Iterator[Client]:
+    with refusing_server.client() as c:
         yield c
 
 

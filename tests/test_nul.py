@@ -20,7 +20,7 @@ from tunixrt.v1 import trace_pb2, training_pb2
 NUL = "\x00"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -53,24 +53,24 @@ def _violation_fields(exc: InvalidArgument) -> list[str]:
 
 @pytest.mark.parametrize(("field", "overrides"), PLACES, ids=[p[0] for p in PLACES])
 def test_nul_in_a_trace_is_invalid_argument_on_every_path(
-    server: ServerProcess, client: Client, field: str, overrides: dict[str, Any]
+    refusing_server: ServerProcess, refusing_client: Client, field: str, overrides: dict[str, Any]
 ) -> None:
     doc = _trace(**overrides)
     with pytest.raises(InvalidArgument) as typed:
-        client.create_trace(trace_from_dict(doc))
+        refusing_client.create_trace(trace_from_dict(doc))
     assert f"trace.{field}" in _violation_fields(typed.value), typed.value
     assert "U+0000" in str(typed.value)
 
     # Raw JSONL, as files arrive: the item is rejected, with its batch, and named.
     good = orjson.dumps(_trace()) + b"\n"
-    result = client.import_jsonl([good, orjson.dumps(doc) + b"\n"], batch_lines=10)
+    result = refusing_client.import_jsonl([good, orjson.dumps(doc) + b"\n"], batch_lines=10)
     assert (result.accepted_count, result.rejected_count) == (0, 2)
     assert [(e.index, e.field) for e in result.errors] == [(1, field)]
 
     batch = trace_pb2.ImportTracesRequest(traces=[trace_from_dict(_trace()), trace_from_dict(doc)])
-    typed_import = client.import_traces([batch])
+    typed_import = refusing_client.import_traces([batch])
     assert typed_import.accepted_count == 0 and typed_import.errors[0].field == field
-    assert server.count("traces") == 0
+    assert refusing_server.count("traces") == 0
 
 
 def test_literal_backslash_u0000_text_is_fine(client: Client) -> None:
@@ -119,9 +119,12 @@ def test_nul_in_other_request_fields_is_invalid_argument(
         assert "Traceback" not in server.log()
 
 
-def test_typed_struct_meta_with_nul_key_is_named(client: Client) -> None:
+def test_typed_struct_meta_with_nul_key_is_named(
+    refusing_server: ServerProcess, refusing_client: Client
+) -> None:
     trace = trace_pb2.Trace(prompt="p", final_answer="a")
     trace.meta.update({"ok": 1, f"bad{NUL}key": "v"})
     with pytest.raises(InvalidArgument) as err:
-        client.create_trace(trace)
+        refusing_client.create_trace(trace)
     assert "trace.meta.bad\\u0000key" in _violation_fields(err.value)
+    assert refusing_server.count("traces") == 0

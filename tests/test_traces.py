@@ -20,7 +20,7 @@ from tunixrt import (
 from tunixrt.v1 import trace_pb2
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest) -> str:
     """The storage and service suites run against both stores."""
     return str(request.param)
@@ -115,15 +115,15 @@ BAD_TRACES = [
 
 @pytest.mark.parametrize(("label", "doc", "field"), BAD_TRACES, ids=[b[0] for b in BAD_TRACES])
 def test_invalid_trace_rejects_whole_batch(
-    server: ServerProcess, client: Client, label: str, doc: object, field: str
+    refusing_server: ServerProcess, refusing_client: Client, label: str, doc: object, field: str
 ) -> None:
     good = [_line(_trace(prompt=f"good {n}")) for n in range(3)]
-    result = client.import_jsonl([good[0], _line(doc), good[1], good[2]])
+    result = refusing_client.import_jsonl([good[0], _line(doc), good[1], good[2]])
     assert result.accepted_count == 0 and result.rejected_count == 4
     assert result.rejected_batch_count == 1
     assert {(e.index, e.field) for e in result.errors} >= {(1, field)}
     assert all(e.index == 1 for e in result.errors), result.errors
-    assert _count(server) == 0, "nothing from a rejected batch may be stored"
+    assert _count(refusing_server) == 0, "nothing from a rejected batch may be stored"
 
 
 @pytest.mark.parametrize(
@@ -132,12 +132,17 @@ def test_invalid_trace_rejects_whole_batch(
     ids=[b[0] for b in BAD_TRACES[:4] + BAD_TRACES[9:12]],
 )
 def test_create_trace_invalid_argument_names_field(
-    client: Client, label: str, doc: dict[str, object], field: str
+    refusing_server: ServerProcess,
+    refusing_client: Client,
+    label: str,
+    doc: dict[str, object],
+    field: str,
 ) -> None:
     with pytest.raises(InvalidArgument) as err:
-        client.create_trace(trace_from_dict(doc))
+        refusing_client.create_trace(trace_from_dict(doc))
     assert err.value.reason == "INVALID_TRACE"
     assert f"trace.{field}" in [v.field for v in err.value.field_violations]
+    assert _count(refusing_server) == 0
 
 
 def test_good_batches_stored_bad_batch_reported(server: ServerProcess, client: Client) -> None:
