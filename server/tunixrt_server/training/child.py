@@ -7,8 +7,10 @@ import contextlib
 import ctypes
 import os
 import signal
+import sys
+import traceback
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 # A training process that could not record its run's end because the disk is
 # full exits with this (EX_IOERR), so the server's message says so even when
@@ -22,6 +24,25 @@ def server_channel() -> TextIO:
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     return channel
+
+
+def log(text: str) -> None:
+    """A line to the log, which may be on the disk that just filled up: then it is
+    skipped, never raised, so the process still gets to record how its run ended."""
+    with contextlib.suppress(OSError):
+        print(text, file=sys.stderr)
+
+
+def log_exception() -> None:
+    """The exception being handled, to the log, as `log`."""
+    with contextlib.suppress(OSError):
+        traceback.print_exc()
+
+
+def exit_disk_full() -> NoReturn:
+    """Exits with DISK_FULL_EXIT at once: a normal exit would flush the log lines
+    that could not be written, fail again and turn the status into Python's 120."""
+    os._exit(DISK_FULL_EXIT)
 
 
 def die_with_parent() -> None:

@@ -26,7 +26,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -221,11 +220,11 @@ class Reporter:
                     self.best_checkpoint_step,
                 )
             except Exception as exc:
-                traceback.print_exc()
+                child.log_exception()
                 failing_since = failing_since or time.monotonic()
                 if done and time.monotonic() - failing_since > CLOSE_RETRY_S:
                     # The run still ends: its final transition (or the server) says why.
-                    print(f"dropping {len(pending)} unwritten events: {exc}", file=sys.stderr)
+                    child.log(f"dropping {len(pending)} unwritten events: {exc}")
                     return
                 time.sleep(0.5)
                 continue  # the same events go again with the next batch, in order
@@ -296,9 +295,11 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
             )
         except Exception as exc:
             # The server records the run FAILED with this log's last line instead.
-            traceback.print_exc()
-            print(f"could not record the run's end ({message}): {exc}", file=sys.stderr)
-            raise SystemExit(child.DISK_FULL_EXIT if disk_full(exc) else 1) from None
+            child.log_exception()
+            child.log(f"could not record the run's end ({message}): {exc}")
+            if disk_full(exc):
+                child.exit_disk_full()
+            raise SystemExit(1) from None
         notify(channel)
 
     try:
@@ -316,7 +317,7 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
             spec, Path(args.run_dir), train_set, eval_set, reporter, stop, best_so_far(run)
         )
     except BaseException as exc:
-        traceback.print_exc()
+        child.log_exception()
         why = "the disk is full: " if disk_full(exc) else ""
         end(RunState.FAILED, f"{why}{type(exc).__name__}: {exc}"[:2000])
         return 1
