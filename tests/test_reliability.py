@@ -22,7 +22,7 @@ from tunixrt import Client, TunixRtError
 from tunixrt.generators import generate_jsonl
 from tunixrt.v1 import training_pb2
 
-# 10 s in the suite (~700 calls per store); the README's figures are of 30 s.
+# 10 s in the suite (~900 calls per store); the README's figures are of 30 s.
 LOAD_SECONDS = float(os.environ.get("TUNIXRT_LOAD_SECONDS", "10"))
 LOAD_CLIENTS = 50
 FIGURES = Path(os.environ.get("TUNIXRT_FIGURES", "")) if os.environ.get("TUNIXRT_FIGURES") else None
