@@ -5,8 +5,8 @@
 
 A separate process so that an XLA compile, an OOM or a segfault never touches
 the server. `train` writes its events straight into the database (the source
-of truth watchers read) and prints each new sequence number on its original
-stdout so the server can wake watchers at once. Stop requests:
+of truth watchers read; training/reporter.py) and pokes the server on its
+original stdout after each write so it can wake watchers at once. Stop requests:
 
     SIGUSR1  cancel (or cancel_requested set in the database) -> CANCELLED
     SIGTERM  the server is stopping                           -> FAILED, resumable
@@ -18,34 +18,24 @@ Each ends the data iterator, which makes Tunix stop and save a final checkpoint.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import queue
 import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TextIO
 
 from ..convert import RunState
 from ..rendering import completion_turn, prompt_turns
 from ..selection import EVAL, TRAIN
 from ..storage.datasets import DatasetStore
 from ..storage.db import create_engine, disk_full
-from ..storage.run_events import NewEvent
 from ..storage.runs import RunStore, StoredRun
-from ..storage.traces import now_us
 from . import child
 from .batches import Example
+from .reporter import Reporter, Stop, notify
 
-if TYPE_CHECKING:
-    from .tunix_adapter import DataInfo
-
-# A closing worker retries unwritten events this long (a full disk, a lost database).
-CLOSE_RETRY_S = 10.0
 # How long process 0 of a worker group waits for the others to join a run.
 JOIN_TIMEOUT_S = 120
 
@@ -75,180 +65,6 @@ def load_examples(
 def best_so_far(run: StoredRun) -> tuple[int, float]:
     """(step, exact match) of the run's best checkpoint before this attempt."""
     return run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0))
-
-
-class Stop:
-    """Why training should end early; set from signal handlers and the writer thread."""
-
-    def __init__(self) -> None:
-        self.reason = ""  # "" | "cancel" | "shutdown" | "server gone" | "lost"
-
-    def set(self, reason: str) -> None:
-        self.reason = self.reason or reason
-
-    def __call__(self) -> bool:
-        return bool(self.reason)
-
-
-class Reporter:
-    """Tunix listener -> run metrics + events, written by a background thread so the
-    training loop only pays for a queue put."""
-
-    def __init__(
-        self, store: RunStore, run: StoredRun, stop: Stop, channel: TextIO, parent: int
-    ) -> None:
-        self._store, self._run, self._stop, self._notify = store, run, stop, channel
-        self._parent = parent
-        self._queue: queue.Queue[NewEvent | None] = queue.Queue()
-        self.metrics: dict[str, Any] = dict(run.metrics)
-        self.checkpoint_step = run.checkpoint_step
-        self.best_checkpoint_step = run.best_checkpoint_step
-        self.max_steps = run.spec.hyperparameters.max_steps
-        self._last_time = time.perf_counter()
-        self._steps_seen = 0
-        self._steady: list[tuple[float, int]] = []  # (seconds, tokens) after the first step
-        self._thread = threading.Thread(target=self._write_loop, name="events", daemon=True)
-        self._thread.start()
-
-    # -- tunix_adapter.Listener --
-
-    def on_data(self, info: DataInfo) -> None:
-        if info.from_data:  # the run shows the value used, and a resume reuses it
-            spec = self._run.spec.with_max_seq_len(info.max_seq_len)
-            self._store.record_spec(self._run.id, self._run.attempt, spec)
-        self.metrics["truncated_examples"] = info.truncated
-        self.metrics["dropped_examples"] = info.dropped
-        payload = {
-            "max_seq_len": info.max_seq_len,
-            "max_seq_len_from_data": info.from_data,
-            "train_examples": info.train_examples,
-            "eval_examples": info.eval_examples,
-            "truncated_examples": info.truncated,
-            "dropped_examples": info.dropped,
-            "bucket_lengths": info.buckets,
-        }
-        self._queue.put((0, "data_prepared", payload, now_us()))
-        kept = info.train_examples + info.dropped
-        for count, reason, what in (
-            (info.truncated, "EXAMPLES_TRUNCATED", "had the start of their prompt cut"),
-            (info.dropped, "EXAMPLES_DROPPED", "were left out: their answer alone is longer"),
-        ):
-            if count:
-                message = (
-                    f"{count} of {kept} train examples {what} than max_seq_len {info.max_seq_len}"
-                    if reason == "EXAMPLES_DROPPED"
-                    else f"{count} of {kept} train examples are longer than max_seq_len "
-                    f"{info.max_seq_len} and {what}; their answers are whole"
-                )
-                hint = "; raise max_seq_len to keep them whole"
-                self._queue.put((0, "warning", {"reason": reason, "message": message + hint}, 0))
-
-    def on_step(self, step: int, loss: float, learning_rate: float, tokens: int) -> None:
-        now = time.perf_counter()
-        seconds, self._last_time = now - self._last_time, now
-        self._steps_seen += 1
-        if self._steps_seen > 1:  # the first step of an attempt includes the XLA compile
-            self._steady.append((seconds, tokens))
-        m = self.metrics
-        m["step"] = step
-        m["train_loss"] = loss
-        m.setdefault("initial_train_loss", loss)
-        if self._steady:
-            total_s = sum(s for s, _ in self._steady)
-            m["seconds_per_step"] = total_s / len(self._steady)
-            m["tokens_per_second"] = sum(t for _, t in self._steady) / total_s
-        payload = {
-            "loss": loss,
-            "learning_rate": learning_rate,
-            "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
-            "step_seconds": seconds,
-            "max_steps": self.max_steps,
-        }
-        self._queue.put((step, "step_metrics", payload, now_us()))
-
-    def on_eval(self, step: int, loss: float, exact: dict[str, Any] | None, best: bool) -> None:
-        m = self.metrics
-        m["eval_loss"] = loss
-        m.setdefault("initial_eval_loss", loss)
-        payload: dict[str, Any] = {"eval_loss": loss}
-        if exact is not None:
-            m["exact_match"] = exact["accuracy"]
-            payload |= {
-                "exact_match": exact["accuracy"],
-                "example_count": exact["example_count"],
-                "correct_count": exact["correct_count"],
-                "unfinished_count": exact["unfinished_count"],
-                "per_category": exact["per_category"],
-                "best": best,
-                "generation_seconds": exact["generation_seconds"],
-            }
-        if best:
-            m["best_exact_match"] = exact["accuracy"] if exact else 0.0
-            self.best_checkpoint_step = step
-        self._queue.put((step, "eval_metrics", payload, now_us()))
-
-    def on_checkpoint(self, step: int, path: str) -> None:
-        self.checkpoint_step = step
-        self._queue.put((step, "checkpoint_saved", {"path": path}, now_us()))
-
-    # -- writing --
-
-    def _write_loop(self) -> None:
-        pending: list[NewEvent] = []
-        done = False
-        failing_since: float | None = None
-        while True:
-            try:
-                item = self._queue.get(timeout=0.5)
-                while True:
-                    if item is None:
-                        done = True
-                    else:
-                        pending.append(item)
-                    item = self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            if os.getppid() != self._parent:
-                self._stop.set("server gone")
-            try:
-                cancel = self._store.record_progress(
-                    self._run.id,
-                    self._run.attempt,
-                    pending,
-                    self.metrics,
-                    self.checkpoint_step,
-                    self.best_checkpoint_step,
-                )
-            except Exception as exc:
-                child.log_exception()
-                failing_since = failing_since or time.monotonic()
-                if done and time.monotonic() - failing_since > CLOSE_RETRY_S:
-                    # The run still ends: its final transition (or the server) says why.
-                    child.log(f"dropping {len(pending)} unwritten events: {exc}")
-                    return
-                time.sleep(0.5)
-                continue  # the same events go again with the next batch, in order
-            failing_since = None
-            if cancel is None:
-                self._stop.set("lost")  # another attempt or a user owns the run now
-            elif cancel:
-                self._stop.set("cancel")
-            if pending:
-                pending = []
-                notify(self._notify)
-            if done:
-                return
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-
-def notify(channel: TextIO) -> None:
-    """Wake the server's watchers; a server that went away is noticed elsewhere."""
-    with contextlib.suppress(OSError):
-        channel.write("\n")
-        channel.flush()
 
 
 def _die_with_parent(stop: Stop, parent: int) -> None:
