@@ -1,13 +1,15 @@
 """Held-out accuracy of `make demo`'s journey over several seeds, and its time.
 
     python scripts/bench_learning.py [--seeds 0 1 2] [--steps N] [--hp NAME=VALUE ...]
+                                     [--data GENERATOR=COUNT ...]
 
 Each seed is the demo exactly (scripts/demo.py: same data sizes, same server
-defaults, a fresh server): the seed picks the generated traces, the split and
-the training order. Reported per category: exact match of the best checkpoint
-(by exact match on the default 64-example held-out sample during training) on
-every held-out example. Goals: High Card Duel >= 95%, one-operation arithmetic
->= 50%, the whole journey <= 8 minutes on 2 cores.
+defaults, a fresh server) unless --hp or --data say otherwise: the seed picks
+the generated traces, the split and the training order. Reported per category:
+exact match of the best checkpoint (by exact match on the default 64-example
+held-out sample during training) on every held-out example. Goals: High Card
+Duel >= 95%, one-operation arithmetic >= 50%, the whole journey <= 8 minutes on
+2 cores.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from _bench import running_server
-from demo import DEFAULT_STEPS, learn
+from demo import DATA, DEFAULT_STEPS, learn
 from tunixrt import Client
 from tunixrt_server.runspec import Hyperparameters
 
@@ -37,8 +39,18 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="hyperparameters to set instead of the server's defaults, e.g. learning_rate=1e-2",
     )
+    parser.add_argument(
+        "--data",
+        nargs="*",
+        default=[],
+        metavar="GENERATOR=COUNT",
+        help="the demo's generators in other amounts, e.g. arithmetic=4000 alone",
+    )
     args = parser.parse_args()
     overrides = Hyperparameters.parse_overrides(dict(kv.split("=", 1) for kv in args.hp))
+    data = {
+        name: (int(count), DATA[name][1]) for name, count in (kv.split("=", 1) for kv in args.data)
+    } or DATA
     results: dict[str, list[float]] = {}
     for seed in args.seeds:
         with (
@@ -46,7 +58,7 @@ def main() -> None:
             running_server(Path(tmp) / "data") as (address, _),
             Client(address) as rt,
         ):
-            outcome = learn(rt, args.steps, seed, show=False, overrides=overrides)
+            outcome = learn(rt, args.steps, seed, show=False, overrides=overrides, data=data)
         per = {name: acc.accuracy for name, acc in outcome.after.per_category.items()}
         for name, value in per.items():
             results.setdefault(name, []).append(value)

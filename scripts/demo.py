@@ -86,17 +86,18 @@ def learn(
     *,
     show: bool = True,
     overrides: dict[str, Any] | None = None,
+    data: dict[str, tuple[int, dict[str, str]]] = DATA,
 ) -> Outcome:
-    """The journey: generate and import, build a stratified dataset, train with the
-    server's defaults (or `overrides` of them) while following live, evaluate the
-    best checkpoint."""
+    """The journey: generate and import `data`, build a stratified dataset, train
+    with the server's defaults (or `overrides` of them) while following live,
+    evaluate the best checkpoint."""
     began = time.perf_counter()
 
     def say(text: str) -> None:
         if show:
             console.print(text)
 
-    for n, (name, (count, options)) in enumerate(DATA.items()):
+    for n, (name, (count, options)) in enumerate(data.items()):
         result = rt.import_jsonl(generate_jsonl(name, count, seed=seed * 10 + n, **options))
         say(f"generated and imported {result.accepted_count:,} {name} traces")
     ds = rt.build_dataset(
