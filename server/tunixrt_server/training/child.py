@@ -1,5 +1,6 @@
 """What every process the server starts (training worker, inference worker, runtime
-probe) does first, so it talks to the server on a clean channel and goes with it."""
+probe) shares: a clean channel to the server, dying with it, a log that may be on
+a full disk and how to exit then; and the compilation cache the server hands them."""
 
 from __future__ import annotations
 
