@@ -29,6 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # which reads it at import, so it is set before any test module loads).
 COMPILE_CACHE_ROOT = Path(tempfile.mkdtemp(prefix="tunixrt-tests-"))
 share_compile_cache(COMPILE_CACHE_ROOT)
+COMPILE_CACHE = Path(os.environ["JAX_COMPILATION_CACHE_DIR"])  # the one the processes use
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"

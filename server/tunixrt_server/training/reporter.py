@@ -38,8 +38,7 @@ class Stop:
 
 
 class Reporter:
-    """Tunix listener -> run metrics + events, written by a background thread so the
-    training loop only pays for a queue put."""
+    """Tunix listener -> run metrics + events (the module's docstring says how)."""
 
     def __init__(
         self, store: RunStore, run: StoredRun, stop: Stop, channel: TextIO, parent: int
