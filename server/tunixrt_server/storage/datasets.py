@@ -99,9 +99,15 @@ class DatasetStore:
                 conn.execute(
                     dataset_items.insert().from_select(
                         ["dataset_seq", "position", "trace_seq", "split"],
-                        dataset_selection.with_splits(selected, spec.eval_fraction, spec.seed, seq),
+                        dataset_selection.with_splits(
+                            conn.dialect.name, selected, spec.eval_fraction, spec.seed, seq
+                        ),
                     )
                 )
+                if conn.dialect.name == "postgresql":
+                    # Fresh statistics: planned on the stale ones (no items of this
+                    # dataset), each export page joined and sorted every item after it.
+                    conn.execute(sa.text("ANALYZE dataset_items"))
                 stats = self._stats(conn, seq)
                 if not stats["trace_count"]:
                     raise EmptySelection(spec.filter)
