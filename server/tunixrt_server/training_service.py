@@ -129,7 +129,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
                 reason="EMPTY_TRAIN_SPLIT",
                 subject=f"datasets/{dataset.key}",
             )
-        queued = await asyncio.to_thread(self._runs.count_in_state, QUEUED)
+        queued = (await asyncio.to_thread(self._runs.count_by_state)).get(QUEUED, 0)
         if queued >= self._max_queued:
             raise ApiError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -121,14 +121,6 @@ class RunStore:
         with self._engine.connect() as conn:
             return run_events.read(conn, run_seq, after_sequence, limit)
 
-    def count_in_state(self, state: int) -> int:
-        with self._engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(training_runs.c.state == state)
-                ).scalar_one()
-            )
-
     def count_by_state(self) -> dict[int, int]:
         with self._engine.connect() as conn:
             rows = conn.execute(
