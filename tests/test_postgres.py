@@ -5,13 +5,13 @@ page after a build reads only its own rows."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from unit.stored_rows import bare_trace
 
 from conftest import TRACES_JSONL, PostgresCluster, ServerProcess, start_server
 from tunixrt import NotFound
@@ -119,25 +119,7 @@ def test_an_export_page_after_a_build_reads_only_its_rows(postgres: PostgresClus
     engine = create_engine(postgres.new_database())
     migrate(engine)
     with engine.begin() as conn:
-        conn.execute(
-            traces.insert(),
-            [
-                {
-                    "id": str(uuid.uuid4()),
-                    "create_time_us": n,
-                    "trace_version": "1.0",
-                    "prompt": f"p{n}",
-                    "final_answer": "",
-                    "steps_json": "[]",
-                    "meta": {},
-                    "source": "",
-                    "category": "",
-                    "step_count": 0,
-                    "char_count": 0,
-                }
-                for n in range(20_000)
-            ],
-        )
+        conn.execute(traces.insert(), [bare_trace(n, f"p{n}") for n in range(20_000)])
     store = DatasetStore(engine)
     spec = DatasetSpec("d", "d", "v1", "", 1_000_000, "RANDOM", 1, "", 0.1, {})
     built = store.build(spec, [])

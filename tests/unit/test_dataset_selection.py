@@ -3,7 +3,6 @@ in-memory SQLite; tests/test_postgres.py checks PostgreSQL gives the same."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from tunixrt_server.selection import EVAL
 from tunixrt_server.storage.datasets import DatasetSpec, DatasetStore, EmptySelection
 from tunixrt_server.storage.db import create_engine, sqlite_url
 from tunixrt_server.storage.schema import dataset_items, metadata, traces
+from unit.stored_rows import bare_trace
 
 Store = tuple[DatasetStore, sa.Engine]
 
@@ -29,19 +29,7 @@ def store() -> Iterator[Store]:
         conn.execute(
             traces.insert(),
             [
-                {
-                    "id": str(uuid.uuid4()),
-                    "create_time_us": n,
-                    "trace_version": "1.0",
-                    "prompt": f"{kind} {n}",
-                    "final_answer": "",
-                    "steps_json": "[]",
-                    "meta": {"kind": kind},
-                    "source": "",
-                    "category": kind,
-                    "step_count": 0,
-                    "char_count": 0,
-                }
+                bare_trace(n, f"{kind} {n}", kind, {"kind": kind})
                 for n, (kind, _) in enumerate(rows)
             ],
         )
