@@ -11,12 +11,19 @@ on_eval_step_end runs right after each evaluation (and the one before the
 first step) with the trainer's current parameters; a Tunix Sampler shares the
 model's variables, so it decodes with whatever the model holds now.
 
-    models.py    model configs, tokenizers, building, restoring checkpoints
-    trainer.py   the SFT run: data preparation, Tunix PeftTrainer, exact match
-    decoding.py  greedy/temperature decoding in a few fixed shapes
+    models.py       model configs, tokenizers, building, restoring checkpoints
+    trainer.py      the SFT run: data preparation, optimiser, Tunix PeftTrainer
+    progress.py     the Listener a run reports to; Tunix's scalars to it and TensorBoard
+    exact_match.py  the eval hook: exact match on a fixed sample, best checkpoint, patience
+    decoding.py     greedy/temperature decoding in a few fixed shapes
+    sharding.py     the fsdp x tp device mesh and placing parameters on it
+    distributed.py  one run over several hosts, process 0 deciding
+    runtime.py      versions, backend, devices and parameter counts, for GetServerInfo
+    hf_export.py    a run's weights back out in the Hugging Face layout
 """
 
 from .decoding import Decoder, InferenceModel
-from .trainer import DataInfo, Listener, TrainResult, train
+from .progress import DataInfo, Listener
+from .trainer import TrainResult, train
 
 __all__ = ["DataInfo", "Decoder", "InferenceModel", "Listener", "TrainResult", "train"]
