@@ -57,6 +57,8 @@ class Supervisor:
         self._data_dir = data_dir
         self._max_concurrent = max_concurrent
         self._workers: dict[str, _Worker] = {}
+        # Runs whose worker has exited and whose end is not yet written: (attempt, why).
+        self._unrecorded: dict[str, tuple[int, str]] = {}
         # Per run: a counter bumped on every change, and the watchers waiting for one.
         self._versions: defaultdict[str, int] = defaultdict(int)
         self._waiters: defaultdict[str, set[asyncio.Future[None]]] = defaultdict(set)
@@ -109,6 +111,8 @@ class Supervisor:
 
     async def _schedule_loop(self) -> None:
         while True:
+            with contextlib.suppress(Exception):  # still refused: _follow logged why
+                await self._record_ends()
             try:
                 await self._fail_orphans()
                 await self._start_queued()
@@ -181,26 +185,37 @@ class Supervisor:
             while await worker.process.stdout.readline():
                 self.changed(worker.run_id)
             code = await worker.process.wait()
-            # Only moves the run if the worker could not: it crashed or was killed.
-            ended = await asyncio.to_thread(
-                self._runs.transition,
-                worker.run_id,
-                RunState.FAILED,
+            self._unrecorded[worker.run_id] = (
+                worker.attempt,
                 f"worker {_describe_exit(code)}{_disk_note(log_path.parent, code)}; "
                 f"last log lines: {_tail(log_path)}",
-                from_states=(RunState.RUNNING,),
-                owner_attempt=worker.attempt,
             )
-            if ended is not None:
-                log.warning("run %s: worker %s", worker.run_id, _describe_exit(code))
+            await self._record_ends()
         except Exception:
-            # The database refused (a full disk, say): the orphan sweep fails the run
-            # once it can write again, so it does not stay RUNNING.
+            # The database refused (a full disk, say): the schedule loop tries again.
             log.exception("run %s: could not record how its worker ended", worker.run_id)
         finally:
             self._workers.pop(worker.run_id, None)
             self.changed(worker.run_id)
             self.wake()
+
+    async def _record_ends(self) -> None:
+        """Ends FAILED the runs whose worker exited without ending them (it crashed, was
+        killed, or could not write). Kept until the database takes the write, so after
+        a full disk the run ends with its worker's reason as soon as there is room,
+        not a heartbeat timeout later."""
+        for run_id, (attempt, message) in list(self._unrecorded.items()):
+            ended = await asyncio.to_thread(
+                self._runs.transition,
+                run_id,
+                RunState.FAILED,
+                message,
+                from_states=(RunState.RUNNING,),
+                owner_attempt=attempt,  # only if the worker did not end it itself
+            )
+            del self._unrecorded[run_id]
+            if ended is not None:
+                log.warning("run %s: %s", run_id, message.split(";")[0])
 
     async def cancel(self, run_id: str) -> None:
         """Ask a local worker to stop now; the cancel flag in the database covers
