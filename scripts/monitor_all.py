@@ -75,6 +75,7 @@ async def monitor(address: str, exit_when_idle: bool) -> None:
                         async for run in rt.list_training_runs(state=state):
                             if run.name not in tasks:
                                 rows[run.name] = Row(run.dataset.removeprefix("datasets/"))
+                                live.console.print(f"following {run.name} ({run.dataset})")
                                 tasks[run.name] = asyncio.create_task(
                                     follow(rt, run.name, rows[run.name])
                                 )

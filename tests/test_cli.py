@@ -196,8 +196,12 @@ def test_ctrl_c_in_watch_leaves_server_and_run_alone(server: ServerProcess) -> N
         text=True,
         env={**os.environ, "COLUMNS": "200", "TUNIXRT_ADDRESS": server.address},
     )
+    assert monitor.stdout is not None
+    picked_up = ""
+    while run not in picked_up:  # however long its start takes on a busy machine
+        picked_up = monitor.stdout.readline()
+        assert picked_up, monitor.stderr.read() if monitor.stderr else ""
     with server.client() as client:
-        time.sleep(3)
         assert client.get_training_run(run).state == training_pb2.TRAINING_RUN_STATE_RUNNING
         client.cancel_training_run(run)
         list(client.watch_training_run(run))
