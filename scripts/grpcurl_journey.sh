@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The journey with nothing but grpcurl and JSON (server reflection, no .proto files):
-# create traces, list them, build a dataset, export it, train, watch, generate.
+# create traces, list them, export three by name, build a dataset, export it, train,
+# watch, generate.
 #
 #   scripts/grpcurl_journey.sh [HOST:PORT]        (default 127.0.0.1:50051)
 #
@@ -28,6 +29,20 @@ done
 
 echo "== ListTraces (filter on meta)"
 call TraceService/ListTraces '{"filter": "source = \"grpcurl\"", "page_size": 2}'
+
+echo "== ExportTraces (three listed traces, no dataset: rows in the order given)"
+NAMES=$(call TraceService/ListTraces '{"filter": "source = \"grpcurl\"", "page_size": 3}' \
+  | python3 -c 'import json, sys; print(json.dumps([t["name"] for t in json.load(sys.stdin)["traces"]][::-1]))')
+call ExportService/ExportTraces "{\"names\": $NAMES, \"format\": \"EXPORT_FORMAT_TUNIX_RT_TRACE\"}" \
+  | NAMES=$NAMES python3 -c '
+import base64, json, os, sys
+messages = json.loads("[" + sys.stdin.read().replace("}\n{", "},{") + "]")
+data = b"".join(base64.b64decode(m["chunk"]["data"]) for m in messages if "chunk" in m)
+rows = [json.loads(line) for line in data.decode().splitlines()]
+for row in rows:
+    print(row["id"], row["prompts"])
+asked = [name.removeprefix("traces/") for name in json.loads(os.environ["NAMES"])]
+print("rows in the order given:", [row["id"] for row in rows] == asked)'
 
 echo "== BuildDataset"
 call DatasetService/BuildDataset '{"dataset_name": "grpcurl", "version": "v1",

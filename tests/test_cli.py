@@ -227,6 +227,7 @@ def test_grpcurl_journey_script(tmp_path: Path) -> None:
         assert "state_change" in out and "step_metrics" in out
         assert "TRAINING_RUN_STATE_SUCCEEDED" in out and '"generations"' in out
         assert '"row_count": "18"' in out
+        assert "rows in the order given: True" in out  # ExportTraces
     finally:
         server.stop()
 
