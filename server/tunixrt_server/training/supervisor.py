@@ -213,7 +213,7 @@ class Supervisor:
                 from_states=(RunState.RUNNING,),
                 owner_attempt=attempt,  # only if the worker did not end it itself
             )
-            del self._unrecorded[run_id]
+            self._unrecorded.pop(run_id, None)  # _follow and the loop may both get here
             if ended is not None:
                 log.warning("run %s: %s", run_id, message.split(";")[0])
 
