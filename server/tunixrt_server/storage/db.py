@@ -36,6 +36,9 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
+    # Sorts too large for memory (a dataset build's windows) merge on a helper
+    # thread: a 5M-item build 123 s -> 85 s, for ~20 MB more while it sorts.
+    cur.execute("PRAGMA threads=2")
     cur.close()
 
 
