@@ -13,6 +13,14 @@ GRPCURL=${GRPCURL:-$(dirname "$0")/../.venv/bin/grpcurl}
 STEPS=${STEPS:-30}
 call() { "$GRPCURL" -plaintext -d "$2" "$ADDR" "tunixrt.v1.$1"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+# An export's messages (base64 chunks, then a summary) as its JSONL rows, then the
+# summary on a last line of its own.
+exported() { python3 -c '
+import base64, json, sys
+messages = json.loads("[" + sys.stdin.read().replace("}\n{", "},{") + "]")
+data = b"".join(base64.b64decode(m["chunk"]["data"]) for m in messages if "chunk" in m)
+sys.stdout.write(data.decode())
+print(json.dumps(messages[-1]["summary"]))'; }
 
 echo "== services"
 "$GRPCURL" -plaintext "$ADDR" list
@@ -34,11 +42,9 @@ echo "== ExportTraces (three listed traces, no dataset: rows in the order given)
 NAMES=$(call TraceService/ListTraces '{"filter": "source = \"grpcurl\"", "page_size": 3}' \
   | python3 -c 'import json, sys; print(json.dumps([t["name"] for t in json.load(sys.stdin)["traces"]][::-1]))')
 call ExportService/ExportTraces "{\"names\": $NAMES, \"format\": \"EXPORT_FORMAT_TUNIX_RT_TRACE\"}" \
-  | NAMES=$NAMES python3 -c '
-import base64, json, os, sys
-messages = json.loads("[" + sys.stdin.read().replace("}\n{", "},{") + "]")
-data = b"".join(base64.b64decode(m["chunk"]["data"]) for m in messages if "chunk" in m)
-rows = [json.loads(line) for line in data.decode().splitlines()]
+  | exported | NAMES=$NAMES python3 -c '
+import json, os, sys
+rows = [json.loads(line) for line in sys.stdin.read().splitlines()[:-1]]
 for row in rows:
     print(row["id"], row["prompts"])
 asked = [name.removeprefix("traces/") for name in json.loads(os.environ["NAMES"])]
@@ -51,13 +57,7 @@ call DatasetService/BuildDataset '{"dataset_name": "grpcurl", "version": "v1",
 
 echo "== ExportDataset (tunix_sft, server streaming: base64 chunks, then a summary)"
 call ExportService/ExportDataset '{"dataset": "datasets/grpcurl-v1", "format": "EXPORT_FORMAT_TUNIX_SFT",
-  "split": "DATASET_SPLIT_TRAIN"}' | python3 -c '
-import base64, json, sys
-text = sys.stdin.read()
-messages = json.loads("[" + text.replace("}\n{", "},{") + "]")
-data = b"".join(base64.b64decode(m["chunk"]["data"]) for m in messages if "chunk" in m)
-print(data.decode().splitlines()[0])
-print(json.dumps(messages[-1]["summary"]))'
+  "split": "DATASET_SPLIT_TRAIN"}' | exported | sed -n '1p;$p'
 
 echo "== CreateTrainingRun"
 RUN=$(call TrainingService/CreateTrainingRun "{\"training_run\": {\"dataset\": \"datasets/grpcurl-v1\",
