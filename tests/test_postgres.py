@@ -15,7 +15,7 @@ from unit.stored_rows import bare_trace
 
 from conftest import TRACES_JSONL, PostgresCluster, ServerProcess, start_server
 from tunixrt import NotFound
-from tunixrt.v1 import training_pb2
+from tunixrt.v1 import dataset_pb2, training_pb2
 from tunixrt_server.storage.datasets import DatasetSpec, DatasetStore
 from tunixrt_server.storage.db import create_engine, migrate
 from tunixrt_server.storage.schema import traces
@@ -83,6 +83,7 @@ def test_builds_select_and_split_alike_on_sqlite_and_postgresql(
     try:
         with pg.client() as cp, lite.client() as cl:
             views = []
+            stats: list[dataset_pb2.DatasetStats] = []
             for rt in (cp, cl):
                 rt.import_jsonl(TRACES_JSONL)
                 prompts = {t.name: t.prompt for t in rt.list_traces(page_size=1000)}
@@ -99,8 +100,10 @@ def test_builds_select_and_split_alike_on_sqlite_and_postgresql(
                     )
                     items = rt.get_dataset(ds.name, full=True).items
                     view.append([(prompts[f"traces/{i.trace_id}"], i.split) for i in items])
+                    stats.append(ds.stats)
                 views.append(view)
             assert views[0] == views[1]
+            assert stats[:4] == stats[4:]  # from the candidates' index or the items alike
             assert [len(v) for v in views[0]] == [300, 550, 100, 50]
     finally:
         lite.stop()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tunixrt_server.filters import parse_filter
 from tunixrt_server.selection import EVAL
 from tunixrt_server.storage.datasets import DatasetSpec, DatasetStore, EmptySelection
 from tunixrt_server.storage.db import create_engine, sqlite_url
@@ -37,17 +38,21 @@ def store() -> Iterator[Store]:
     engine.dispose()
 
 
-def build(
-    store: DatasetStore, engine: sa.Engine, key: str, **spec: object
-) -> list[tuple[str, int]]:
+def spec(key: str, **given: object) -> DatasetSpec:
     values: dict[str, Any] = {
         "strategy": "STRATIFIED",
         "limit": 1000,
         "seed": 1,
         "stratify_by": "kind",
-    } | spec
+    } | given
     values |= {"eval_fraction": values.get("eval_fraction", 0.0), "filter": "", "provenance": {}}
-    built = store.build(DatasetSpec(key=key, dataset_name=key, version="v", **values), [])
+    return DatasetSpec(key=key, dataset_name=key, version="v", **values)
+
+
+def build(
+    store: DatasetStore, engine: sa.Engine, key: str, **given: object
+) -> list[tuple[str, int]]:
+    built = store.build(spec(key, **given), [])
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(traces.c.prompt, dataset_items.c.split)
@@ -88,6 +93,29 @@ def test_category_strata_are_the_stored_column(store: Store) -> None:
     """STRATIFIED by category reads traces.category (covered by its index), which
     is meta.category: the same selection as any meta key with the same values."""
     assert build(*store, "a", stratify_by="category", limit=10) == build(*store, "b", limit=10)
+
+
+def test_stats_read_from_the_candidates_equal_those_read_from_the_items(store: Store) -> None:
+    """A build that took every candidate reads its stats from the candidates'
+    index; one whose limit equals the candidates' count reads its items' traces."""
+    datasets, engine = store
+    with engine.begin() as conn:
+        conn.execute(
+            traces.update().values(
+                step_count=traces.c.seq % 7,
+                char_count=traces.c.seq * 3,
+                source=sa.case((traces.c.seq % 2 == 0, "even"), else_="odd"),
+            )
+        )
+    steps = parse_filter("steps > 1")
+    whole = datasets.build(spec("whole", eval_fraction=0.2), steps)
+    exact = datasets.build(spec("exact", eval_fraction=0.2, limit=whole.item_count), steps)
+    assert whole.stats == exact.stats
+    kept = [seq for seq in range(1, 104) if seq % 7 > 1]
+    assert whole.stats["trace_count"] == whole.item_count == len(kept)
+    assert whole.stats["source_counts"] == Counter("odd" if s % 2 else "even" for s in kept)
+    assert whole.stats["avg_chars"] == 3 * sum(kept) / len(kept)
+    assert whole.stats["min_steps"] == 2 and whole.stats["max_steps"] == 6
 
 
 def test_a_build_hands_its_connection_back_with_foreign_keys_on(tmp_path: Path) -> None:

@@ -96,19 +96,28 @@ class DatasetStore:
                     spec.seed,
                     strata,
                 )
-                conn.execute(
+                inserted = conn.execute(
                     dataset_items.insert().from_select(
                         ["dataset_seq", "position", "trace_seq", "split"],
                         dataset_selection.with_splits(
                             conn.dialect.name, selected, spec.eval_fraction, spec.seed, seq
                         ),
                     )
-                )
+                ).rowcount
                 if conn.dialect.name == "postgresql":
                     # Fresh statistics: planned on the stale ones (no items of this
                     # dataset), each export page joined and sorted every item after it.
                     conn.execute(sa.text("ANALYZE dataset_items"))
-                stats = self._stats(conn, seq)
+                # Fewer items than the limit: the build took every candidate, so the
+                # stats can read the candidates (an index) rather than the items' traces.
+                # A count that differs means traces committed since the INSERT's
+                # snapshot (PostgreSQL's read committed); then the items decide.
+                stats = self._stats(conn, seq, where(conditions)) if inserted < spec.limit else {}
+                if stats.get("trace_count") != inserted:
+                    items = sa.select(dataset_items.c.trace_seq).where(
+                        dataset_items.c.dataset_seq == seq
+                    )
+                    stats = self._stats(conn, seq, traces.c.seq.in_(items))
                 if not stats["trace_count"]:
                     raise EmptySelection(spec.filter)
                 conn.execute(
@@ -122,33 +131,38 @@ class DatasetStore:
         assert found is not None
         return found
 
-    def _stats(self, conn: sa.Connection, dataset_seq: int) -> dict[str, Any]:
-        """One pass over the items' traces, grouped by (source, category); few groups.
-        `seq IN (…)` reads the traces in seq order (a join would read them in
-        manifest order: one random read per item)."""
-        of_dataset = dataset_items.c.dataset_seq == dataset_seq
+    def _stats(
+        self, conn: sa.Connection, dataset_seq: int, chosen: sa.ColumnElement[bool]
+    ) -> dict[str, Any]:
+        """One pass over the chosen traces, grouped by (category, source); few groups.
+        ix_traces_category_stats holds every column it reads, so with a filter on its
+        columns (or none) the pass reads only that index (1M traces: 0.1 s, against
+        2.1 s through the traces' rows). Traces named by `seq IN (…)` are read in seq
+        order (a join would read them in manifest order: one random read each)."""
         groups = conn.execute(
             sa.select(
-                traces.c.source,
                 traces.c.category,
+                traces.c.source,
                 sa.func.count(),
                 sa.func.sum(traces.c.step_count),
                 sa.func.min(traces.c.step_count),
                 sa.func.max(traces.c.step_count),
                 sa.func.sum(traces.c.char_count),
             )
-            .where(traces.c.seq.in_(sa.select(dataset_items.c.trace_seq).where(of_dataset)))
-            .group_by(traces.c.source, traces.c.category)
+            .where(chosen)
+            .group_by(traces.c.category, traces.c.source)
         ).all()
         count = sum(g[2] for g in groups)
         evals: int = conn.execute(
-            sa.select(sa.func.count()).where(of_dataset, dataset_items.c.split == selection.EVAL)
+            sa.select(sa.func.count()).where(
+                dataset_items.c.dataset_seq == dataset_seq, dataset_items.c.split == selection.EVAL
+            )
         ).scalar_one()
         sources: Counter[str] = Counter()
         categories: Counter[str] = Counter()
         for g in groups:
-            sources[g[0]] += g[2]
-            categories[g[1]] += g[2]
+            categories[g[0]] += g[2]
+            sources[g[1]] += g[2]
         return {
             "trace_count": count,
             "train_count": count - evals,
