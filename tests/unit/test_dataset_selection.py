@@ -107,9 +107,13 @@ def test_stats_read_from_the_candidates_equal_those_read_from_the_items(store: S
                 source=sa.case((traces.c.seq % 2 == 0, "even"), else_="odd"),
             )
         )
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     steps = parse_filter("steps > 1")
     whole = datasets.build(spec("whole", eval_fraction=0.2), steps)
+    read_items = [s for s in statements if "IN (SELECT dataset_items.trace_seq" in s]
     exact = datasets.build(spec("exact", eval_fraction=0.2, limit=whole.item_count), steps)
+    assert not read_items and any("IN (SELECT dataset_items.trace_seq" in s for s in statements)
     assert whole.stats == exact.stats
     kept = [seq for seq in range(1, 104) if seq % 7 > 1]
     assert whole.stats["trace_count"] == whole.item_count == len(kept)
