@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -172,12 +173,24 @@ def _listen(server: grpc.aio.Server, settings: Settings) -> int:
     return server.add_secure_port(settings.address, credentials)
 
 
+def _quiet_gc() -> None:
+    """Import and export make several short-lived containers per trace. At CPython's
+    default thresholds the collector ran every 700 of them, and each full collection
+    rescanned everything the server loaded at start (gRPC, SQLAlchemy, protobuf):
+    gc.freeze() puts that out of its sight for good, and young collections run
+    every 10,000. Measured alternating with and without (scripts/bench_export.py,
+    bench_ingest.py): ExportDataset +24%, ImportTraces +10%."""
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
 async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     loop.set_default_executor(
         ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="tunixrt")
     )
     running = await start(settings)
+    _quiet_gc()
     host = settings.address.rsplit(":", 1)[0]
     print(f"tunix-rt serving on {host}:{running.port} (data dir {settings.data_dir})", flush=True)
     if running.metrics_port is not None:
