@@ -3,6 +3,7 @@ then an integrity check; 50 concurrent clients mixing import, list, export and w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -92,6 +93,38 @@ def test_kill_9_mid_import_leaves_whole_batches_only(
     assert integrity_problems(again.database_url) == []
     with again.client() as client:  # and it serves on
         assert client.import_jsonl(generate_jsonl("arithmetic", 10, seed=2)).accepted_count == 10
+
+
+def test_the_import_parser_process_may_die_and_dies_with_its_server(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    """ImportTraces parses a batch that overlaps a write in a helper process. Killed,
+    the import goes on (that batch in a thread, the next in a new process), and it
+    does not outlive a server killed by SIGKILL."""
+    server = server_factory()
+
+    def parsers() -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(server.proc.pid).children():
+            with contextlib.suppress(psutil.Error):  # gone, or a zombie not yet reaped
+                if "spawn_main" in " ".join(child.cmdline()):
+                    found.append(child)
+        return found
+
+    with server.client() as client:
+        batches = generate_jsonl("arithmetic", 40, seed=1)
+        assert client.import_jsonl(batches, batch_lines=10).accepted_count == 40
+        (first,) = parsers()
+        first.kill()
+        psutil.wait_procs([first], timeout=30)
+        batches = generate_jsonl("arithmetic", 40, seed=2)
+        assert client.import_jsonl(batches, batch_lines=10).accepted_count == 40
+        (second,) = parsers()
+        assert second.pid != first.pid
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    _, alive = psutil.wait_procs([second], timeout=30)
+    assert not alive
 
 
 def test_kill_9_mid_training_leaves_no_run_running(

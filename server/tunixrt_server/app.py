@@ -32,6 +32,7 @@ from tunixrt.v1 import (
 
 from . import metrics
 from .auth import Authorizer
+from .batch_parser import BatchParser
 from .config import Settings
 from .dataset_service import DatasetService
 from .export_service import ExportService
@@ -102,7 +103,7 @@ def build_services(settings: Settings, engine: Engine, *, auth_enabled: bool) ->
         runs, dataset_store, supervisor, inference, settings.data_dir, settings.max_queued_runs
     )
     return Services(
-        traces=TraceService(trace_store),
+        traces=TraceService(trace_store, BatchParser()),
         datasets=DatasetService(dataset_store, runs),
         export=ExportService(dataset_store, trace_store),
         training=training,
@@ -203,6 +204,7 @@ async def serve(settings: Settings) -> None:
     await running.server.stop(grace=settings.shutdown_grace_s)
     await running.services.supervisor.stop()
     await running.services.inference.close()
+    running.services.traces.close()
     await running.services.info.stop()
     print("tunix-rt stopped", flush=True)
 

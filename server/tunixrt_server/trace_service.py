@@ -12,6 +12,7 @@ from google.protobuf import empty_pb2
 from tunixrt.v1 import trace_pb2, trace_pb2_grpc
 
 from . import metrics
+from .batch_parser import BatchParser, ParsedBatch, check_items
 from .convert import trace_to_proto
 from .errors import (
     ApiError,
@@ -27,10 +28,7 @@ from .pagination import paginate
 from .storage.traces import TraceStore
 from .storage.usage import TraceInUse
 from .validation import (
-    NewTrace,
     TraceInvalid,
-    parse_jsonl,
-    trace_from_line,
     trace_from_proto,
 )
 
@@ -45,8 +43,12 @@ def _prefixed(exc: TraceInvalid, prefix: str) -> list[FieldViolation]:
 
 
 class TraceService(trace_pb2_grpc.TraceServiceServicer):
-    def __init__(self, store: TraceStore) -> None:
+    def __init__(self, store: TraceStore, parser: BatchParser) -> None:
         self._store = store
+        self._parser = parser
+
+    def close(self) -> None:
+        self._parser.close()
 
     async def CreateTrace(
         self, request: trace_pb2.CreateTraceRequest, context: Context
@@ -105,36 +107,22 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
             raise not_found("trace", f"traces/{trace_id}")
         return empty_pb2.Empty()
 
-    def _validate_batch(
-        self, request: trace_pb2.ImportTracesRequest, batch_index: int, first_index: int
-    ) -> tuple[list[NewTrace], list[trace_pb2.ImportTraceError], int]:
+    async def _check_batch(
+        self, request: trace_pb2.ImportTracesRequest, batch_index: int, overlapped: bool
+    ) -> ParsedBatch:
         if request.traces and request.jsonl:
             raise bad_field(f"requests[{batch_index}]", "set traces or jsonl, not both")
-        items: list[Any] = list(request.traces) if request.traces else parse_jsonl(request.jsonl)
-        if len(items) > MAX_BATCH_TRACES:
+        if request.jsonl:
+            batch = await self._parser.parse(request.jsonl, MAX_BATCH_TRACES, overlapped=overlapped)
+        else:
+            batch = await asyncio.to_thread(check_items, request.traces, trace_from_proto)
+        if batch.item_count > MAX_BATCH_TRACES:
             raise bad_field(
                 f"requests[{batch_index}]",
-                f"a batch holds at most {MAX_BATCH_TRACES:,} traces, got {len(items):,};"
+                f"a batch holds at most {MAX_BATCH_TRACES:,} traces, got {batch.item_count:,};"
                 " send more messages",
             )
-        convert = trace_from_proto if request.traces else trace_from_line
-        valid: list[NewTrace] = []
-        errors: list[trace_pb2.ImportTraceError] = []
-        for n, item in enumerate(items):
-            try:
-                valid.append(convert(item))
-            except TraceInvalid as exc:
-                errors.extend(
-                    trace_pb2.ImportTraceError(
-                        index=first_index + n,
-                        batch_index=batch_index,
-                        item_index=n,
-                        field=v.field,
-                        description=v.description,
-                    )
-                    for v in exc.violations
-                )
-        return valid, errors, len(items)
+        return batch
 
     async def ImportTraces(
         self, request_iterator: AsyncIterator[trace_pb2.ImportTracesRequest], context: Context
@@ -142,8 +130,8 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         result = trace_pb2.ImportTracesResponse()
         seen = 0
         batch_index = 0
-        # Validation of batch k+1 overlaps the INSERT of batch k (sqlite3
-        # releases the GIL while it writes); inserts stay in stream order.
+        # Parsing batch k+1 (in the parser's process) overlaps the INSERT of
+        # batch k; inserts stay in stream order.
         pending: asyncio.Future[int] | None = None
 
         async def settle() -> None:
@@ -157,22 +145,29 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
 
         try:
             async for request in request_iterator:
-                valid, errors, count = await asyncio.to_thread(
-                    self._validate_batch, request, batch_index, seen
-                )
-                seen += count
-                batch_index += 1
-                if errors:
-                    metrics.TRACES_REJECTED.inc(count)
-                    result.rejected_count += count
+                batch = await self._check_batch(request, batch_index, pending is not None)
+                if batch.violations:
+                    metrics.TRACES_REJECTED.inc(batch.item_count)
+                    result.rejected_count += batch.item_count
                     result.rejected_batch_count += 1
-                    room = MAX_REPORTED_ERRORS - len(result.errors)
-                    result.errors.extend(errors[: max(room, 0)])
-                elif valid:
+                    room = max(MAX_REPORTED_ERRORS - len(result.errors), 0)
+                    result.errors.extend(
+                        trace_pb2.ImportTraceError(
+                            index=seen + n,
+                            batch_index=batch_index,
+                            item_index=n,
+                            field=field,
+                            description=description,
+                        )
+                        for n, field, description in batch.violations[:room]
+                    )
+                elif batch.rows:
                     await settle()
                     pending = asyncio.ensure_future(
-                        asyncio.to_thread(self._store.insert_batch, valid)
+                        asyncio.to_thread(self._store.insert_rows, batch.rows)
                     )
+                seen += batch.item_count
+                batch_index += 1
             await settle()
         except ApiError as exc:
             # Batches before the bad one are committed; say how many.

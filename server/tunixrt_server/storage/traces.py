@@ -119,18 +119,23 @@ def _new_ids(count: int) -> list[str]:
 _VARIANT = "89ab"
 
 
+def new_rows(batch: Sequence[NewTrace]) -> list[tuple[Any, ...]]:
+    """traces rows for a batch, with new ids, for TraceStore.insert_rows. Plain
+    tuples, so that another process can make them (the import's batch parser)."""
+    now = now_us()
+    return [
+        _row(trace_id, t, now, None)
+        for trace_id, t in zip(_new_ids(len(batch)), batch, strict=True)
+    ]
+
+
 class TraceStore:
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
         self._insert = FastInsert(engine, _insert_statement(engine.dialect.name), _ROW_KEYS)
 
-    def insert_batch(self, batch: Sequence[NewTrace]) -> int:
-        """Store a batch in one transaction: all of it or, on any error, none."""
-        now = now_us()
-        rows = [
-            _row(trace_id, t, now, None)
-            for trace_id, t in zip(_new_ids(len(batch)), batch, strict=True)
-        ]
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Store new_rows() in one transaction: all of them or, on any error, none."""
         with self._engine.begin() as conn:
             self._insert(conn, rows)
         return len(rows)

@@ -1,0 +1,76 @@
+"""ImportTraces batches parsed, validated and shaped into rows, the next one in a
+helper process while the server writes this one.
+
+The server process alone could not overlap them: parsing and validating hold the
+GIL, and so does sqlite3 binding each row, so a thread gained little. In a
+process of its own the parsing runs on the second core (scripts/bench_ingest.py).
+A stream's first batch, and every batch of a stream with nothing being written,
+is parsed in a thread as before: a one-batch import never waits on the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, NamedTuple
+
+from .storage.traces import new_rows
+from .training.child import die_with_parent
+from .validation import NewTrace, TraceInvalid, parse_jsonl, trace_from_line
+
+
+class ParsedBatch(NamedTuple):
+    item_count: int
+    rows: list[tuple[Any, ...]]  # traces rows, or none when any item is invalid
+    violations: list[tuple[int, str, str]]  # (item index, field, description)
+
+
+def check_items(items: Sequence[Any], convert: Callable[[Any], NewTrace]) -> ParsedBatch:
+    valid: list[NewTrace] = []
+    violations: list[tuple[int, str, str]] = []
+    for n, item in enumerate(items):
+        try:
+            valid.append(convert(item))
+        except TraceInvalid as exc:
+            violations.extend((n, v.field, v.description) for v in exc.violations)
+    return ParsedBatch(len(items), [] if violations else new_rows(valid), violations)
+
+
+def parse_batch(jsonl: bytes, max_items: int) -> ParsedBatch:
+    """A JSONL batch checked; one of more than max_items lines only counted."""
+    items = parse_jsonl(jsonl)
+    if len(items) > max_items:
+        return ParsedBatch(len(items), [], [])
+    return check_items(items, trace_from_line)
+
+
+class BatchParser:
+    """One helper process, started at the first batch that can overlap a write."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def parse(self, jsonl: bytes, max_items: int, *, overlapped: bool) -> ParsedBatch:
+        if not overlapped:
+            return await asyncio.to_thread(parse_batch, jsonl, max_items)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                1, multiprocessing.get_context("spawn"), initializer=die_with_parent
+            )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, parse_batch, jsonl, max_items
+            )
+        except BrokenProcessPool:
+            # The process died (killed, out of memory): this batch in a thread, the
+            # next overlapped one in a new process.
+            self._pool = None
+            return await asyncio.to_thread(parse_batch, jsonl, max_items)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
