@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
@@ -47,19 +48,34 @@ def parse_batch(jsonl: bytes, max_items: int) -> ParsedBatch:
     return check_items(items, trace_from_line)
 
 
+def _follow_server(server_pid: int) -> None:
+    """SIGTERM when the server dies, even by SIGKILL; an exit now if it died while
+    this process was starting (~0.4 s), before the signal was asked for."""
+    die_with_parent()
+    if os.getppid() != server_pid:
+        os._exit(0)
+
+
 class BatchParser:
-    """One helper process, started at the first batch that can overlap a write."""
+    """One helper process, started at the first batch that can overlap a write and
+    used once it is up."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._started: Future[int] = Future()
 
     async def parse(self, jsonl: bytes, max_items: int, *, overlapped: bool) -> ParsedBatch:
-        if not overlapped:
-            return await asyncio.to_thread(parse_batch, jsonl, max_items)
-        if self._pool is None:
+        if overlapped and self._pool is None:
             self._pool = ProcessPoolExecutor(
-                1, multiprocessing.get_context("spawn"), initializer=die_with_parent
+                1,
+                multiprocessing.get_context("spawn"),
+                initializer=_follow_server,
+                initargs=(os.getpid(),),
             )
+            # Python starts in ~0.4 s; batches go on in a thread until it is up.
+            self._started = self._pool.submit(int)
+        if not overlapped or self._pool is None or not self._started.done():
+            return await asyncio.to_thread(parse_batch, jsonl, max_items)
         try:
             return await asyncio.get_running_loop().run_in_executor(
                 self._pool, parse_batch, jsonl, max_items
