@@ -27,10 +27,7 @@ from .names import check_request_id, parse_uuid_name
 from .pagination import paginate
 from .storage.traces import TraceStore
 from .storage.usage import TraceInUse
-from .validation import (
-    TraceInvalid,
-    trace_from_proto,
-)
+from .validation import TraceInvalid, trace_from_proto
 
 MAX_BATCH_TRACES = 10_000
 MAX_REPORTED_ERRORS = 1_000
