@@ -4,6 +4,7 @@ then an integrity check; 50 concurrent clients mixing import, list, export and w
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -117,9 +118,14 @@ def test_the_import_parser_process_may_die_and_dies_with_its_server(
         (first,) = parsers()
         first.kill()
         psutil.wait_procs([first], timeout=30)
-        batches = generate_jsonl("arithmetic", 40, seed=2)
-        assert client.import_jsonl(batches, batch_lines=10).accepted_count == 40
-        (second,) = parsers()
+        # The server learns of the death on its own thread: import until it has.
+        deadline = time.monotonic() + 60
+        for seed in itertools.count(2):
+            batches = generate_jsonl("arithmetic", 40, seed=seed)
+            assert client.import_jsonl(batches, batch_lines=10).accepted_count == 40
+            if (started := parsers()) or time.monotonic() > deadline:
+                break
+        (second,) = started
         assert second.pid != first.pid
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait()

@@ -83,7 +83,7 @@ class BatchParser:
         except BrokenProcessPool:
             # The process died (killed, out of memory): this batch in a thread, the
             # next overlapped one in a new process.
-            self._pool = None
+            self.close()
             return await asyncio.to_thread(parse_batch, jsonl, max_items)
 
     def close(self) -> None:
