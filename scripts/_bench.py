@@ -15,7 +15,7 @@ from pathlib import Path
 from tunixrt.generators import generate_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "dev-reasoning-v2.jsonl"
+CORPUS = ROOT / "corpus" / "dev-reasoning-v2.jsonl"
 
 
 @contextmanager

@@ -32,7 +32,7 @@ share_compile_cache(COMPILE_CACHE_ROOT)
 COMPILE_CACHE = Path(os.environ["JAX_COMPILATION_CACHE_DIR"])  # the one the processes use
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "corpus"
 TRACES_JSONL = CORPUS / "dev-reasoning-v2.jsonl"
 EVAL_JSONL = CORPUS / "eval_v2.jsonl"
 SERVE = [sys.executable, "-m", "tunixrt.cli", "serve"]

@@ -1,5 +1,5 @@
-"""The sample of the real corpus in tests/data (see its NOTICE), through the pure
-modules: it validates as it is, renders as the contract says, and tokenizes."""
+"""The real corpus in corpus/ (see its NOTICE), through the pure modules: it
+validates as it is, renders as the contract says, and tokenizes."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from tunixrt_server.training.batches import Example, choose_max_seq_len, encode,
 from tunixrt_server.training.tokenizer import ByteTokenizer
 from tunixrt_server.validation import parse_jsonl, trace_from_line
 
-SAMPLE = Path(__file__).resolve().parent.parent / "data" / "dev-reasoning-v2.sample.jsonl"
+CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "dev-reasoning-v2.jsonl"
 
 
-def test_the_corpus_sample_validates_and_renders() -> None:
-    traces = [trace_from_line(doc) for doc in parse_jsonl(SAMPLE.read_bytes())]
-    assert len(traces) == 55
+def test_the_corpus_validates_and_renders() -> None:
+    traces = [trace_from_line(doc) for doc in parse_jsonl(CORPUS.read_bytes())]
+    assert len(traces) == 550
     for trace in traces:
         steps = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(trace.steps, 1))
         model = f"Reasoning:\n{steps}\nAnswer: " if trace.steps else "Answer: "
@@ -29,8 +29,8 @@ def test_the_corpus_sample_validates_and_renders() -> None:
     assert all(t.source == "dev-reasoning-v2" for t in traces)
 
 
-def test_the_corpus_sample_fits_its_chosen_length_with_whole_answers() -> None:
-    docs = [json.loads(line) for line in SAMPLE.read_text().splitlines()]
+def test_the_corpus_fits_its_chosen_length_with_whole_answers() -> None:
+    docs = [json.loads(line) for line in CORPUS.read_text().splitlines()]
     examples = [
         Example(prompt_turns(d["prompt"]), completion_turn(d["steps"], d["final_answer"]))
         for d in docs
