@@ -320,6 +320,8 @@ def train(args: argparse.Namespace, rt: Client) -> int:
         args.dataset,
         preset=args.preset,
         local_path=args.local_path,
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
         hyperparameters={k: v for k, v in hp.items() if v},
         lora_rank=args.lora_rank,
         mesh={"fsdp": args.fsdp, "tp": args.tp},
@@ -629,6 +631,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="datasets/{key} or a bare key")
     p.add_argument("--preset", default="", help="model preset (default tiny-gemma3)")
     p.add_argument("--local-path", default="", help="trainingRuns/{uuid} or a dir in the data dir")
+    p.add_argument(
+        "--tokenizer",
+        choices=["subword", "bytes"],
+        default="",
+        help="a from-scratch model's tokenizer (default subword: trained on the train split)",
+    )
+    p.add_argument("--vocab-size", type=int, default=0, help="subword pieces (default 640)")
     p.add_argument("--steps", type=int, default=0, help="max steps (default 200)")
     p.add_argument("--batch-size", type=int, default=0)
     p.add_argument("--seq-len", type=int, default=0)

@@ -58,6 +58,7 @@ def write(
     digest = hashlib.sha256()
     start_row = resume_point(part, digest) if resume and part.exists() else 0
     summary: export_pb2.ExportSummary | None = None
+    rows = start_row
     try:
         with (
             open_stream(start_row) as stream,
@@ -70,6 +71,7 @@ def write(
                     break
                 digest.update(message.chunk.data)
                 out.write(message.chunk.data)
+                rows += message.chunk.row_count
                 advance(message.chunk.row_count)
     except FINAL:
         part.unlink(missing_ok=True)
@@ -81,6 +83,14 @@ def write(
         raise TunixRtError(
             f"checksum mismatch: the file hashes to {digest.hexdigest()}, the server's export to "
             f"{summary.sha256} (a .part from another export?); removed it, export again"
+        )
+    # A server before expected_row_count sends 0 there for every export.
+    expected = summary.expected_row_count or summary.row_count
+    if not rows == summary.row_count == expected:
+        part.unlink(missing_ok=True)
+        raise TunixRtError(
+            f"incomplete export: {rows:,} rows received, the summary counts "
+            f"{summary.row_count:,} of the {expected:,} expected; removed it, export again"
         )
     part.replace(path)
     return summary

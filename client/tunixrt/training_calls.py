@@ -30,6 +30,8 @@ class TrainingCalls:
         *,
         preset: str = "",
         local_path: str = "",
+        tokenizer: str = "",
+        vocab_size: int = 0,
         hyperparameters: training_pb2.Hyperparameters | dict[str, Any] | None = None,
         lora_rank: int = 0,
         lora_alpha: float = 0.0,
@@ -41,7 +43,8 @@ class TrainingCalls:
         """Queue a run; zero/absent hyperparameters take the server's defaults.
         `lora_rank` > 0 trains LoRA adapters instead of all weights. `mesh`, e.g.
         {"fsdp": 4} or {"fsdp": 2, "tp": 2}, spreads it over the worker's devices
-        (default: all of them on fsdp)."""
+        (default: all of them on fsdp). `tokenizer` ("subword", the default, or
+        "bytes") and `vocab_size` choose a from-scratch model's tokenizer."""
         hp = (
             hyperparameters
             if isinstance(hyperparameters, training_pb2.Hyperparameters)
@@ -49,7 +52,7 @@ class TrainingCalls:
         )
         run = training_pb2.TrainingRun(
             dataset=dataset,
-            model=training_pb2.ModelSpec(preset=preset, local_path=local_path),
+            model=model_spec(preset, local_path, tokenizer, vocab_size),
             hyperparameters=hp,
             lora=training_pb2.LoraConfig(enabled=lora_rank > 0, rank=lora_rank, alpha=lora_alpha),
             mesh=training_pb2.MeshConfig(**(mesh or {})),
@@ -162,3 +165,14 @@ class TrainingCalls:
             name=name, output_dir=output_dir, checkpoint=checkpoint
         )
         return self._call(self.training.ExportModel, request, timeout)
+
+
+def model_spec(
+    preset: str, local_path: str, tokenizer: str, vocab_size: int
+) -> training_pb2.ModelSpec:
+    model = training_pb2.ModelSpec(preset=preset, local_path=local_path)
+    if tokenizer or vocab_size:  # unset: the server's default, or the local_path model's own
+        kind = f"TOKENIZER_KIND_{tokenizer.upper()}" if tokenizer else "TOKENIZER_KIND_UNSPECIFIED"
+        model.tokenizer.kind = training_pb2.TokenizerKind.Value(kind)
+        model.tokenizer.vocab_size = vocab_size
+    return model

@@ -39,7 +39,7 @@ from .export_service import ExportService
 from .interceptors import ErrorInterceptor
 from .server_service import ServerService
 from .storage.datasets import DatasetStore
-from .storage.db import create_engine, migrate
+from .storage.db import create_engine, describe_url, migrate
 from .storage.runs import RunStore
 from .storage.traces import TraceStore
 from .trace_service import TraceService
@@ -132,7 +132,13 @@ async def start(settings: Settings) -> RunningServer:
     authorizer = Authorizer(settings.tokens)
     mb = 1024 * 1024
     server = grpc.aio.server(
-        interceptors=[ErrorInterceptor(authorizer, settings.max_stream_s)],
+        interceptors=[
+            ErrorInterceptor(
+                authorizer,
+                settings.max_stream_s,
+                describe_url(settings.resolved_database_url),
+            )
+        ],
         options=[
             ("grpc.max_receive_message_length", settings.max_receive_message_mb * mb),
             ("grpc.max_send_message_length", settings.max_send_message_mb * mb),

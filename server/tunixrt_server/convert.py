@@ -19,6 +19,7 @@ from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
 
 from .errors import bad_field, not_found
 from .names import parse_dataset_name
+from .runspec import BYTES, SUBWORD, Model
 
 if TYPE_CHECKING:  # storage imports RunState from here
     from .storage.datasets import DatasetStore, StoredDataset
@@ -150,12 +151,27 @@ def dataset_to_proto(
     )
 
 
+_TOKENIZER_KINDS = {
+    BYTES: training_pb2.TOKENIZER_KIND_BYTES,
+    SUBWORD: training_pb2.TOKENIZER_KIND_SUBWORD,
+}
+
+
+def model_spec(model: Model) -> training_pb2.ModelSpec:
+    """The model as it trains: a from-scratch run shows its tokenizer, resolved."""
+    msg = training_pb2.ModelSpec(preset=model.preset, local_path=model.local_path)
+    if model.tokenizer:
+        msg.tokenizer.kind = _TOKENIZER_KINDS[model.tokenizer]
+        msg.tokenizer.vocab_size = model.vocab_size
+    return msg
+
+
 def run_to_proto(run: StoredRun) -> training_pb2.TrainingRun:
     spec = run.spec
     msg = training_pb2.TrainingRun(
         name=f"trainingRuns/{run.id}",
         dataset=f"datasets/{run.dataset_key}",
-        model=training_pb2.ModelSpec(**dataclasses.asdict(spec.model)),
+        model=model_spec(spec.model),
         hyperparameters=training_pb2.Hyperparameters(**dataclasses.asdict(spec.hyperparameters)),
         lora=training_pb2.LoraConfig(**dataclasses.asdict(spec.lora)),
         mesh=training_pb2.MeshConfig(**dataclasses.asdict(spec.mesh)),

@@ -20,6 +20,7 @@ from .errors import ApiError, FieldViolation, bad_field, invalid_argument
 from .names import parse_uuid_name
 from .rendering import NEEDS_META, ExportRow, render_lines
 from .runspec import DEFAULT_PRESET, MAX_SYSTEM_CHARS, Hyperparameters
+from .selection import EVAL
 from .storage.datasets import DatasetStore
 from .storage.traces import TraceStore
 
@@ -55,7 +56,12 @@ def _check(
 
 
 async def _stream(
-    read: ReadPage, per_chunk: int, start_row: int, fmt: str
+    read: ReadPage,
+    per_chunk: int,
+    start_row: int,
+    fmt: str,
+    expected: int,
+    cut_short: Callable[[int], ApiError],
 ) -> AsyncIterator[export_pb2.ExportDatasetResponse]:
     """Chunks of rendered rows, then the summary of the whole export.
 
@@ -63,7 +69,9 @@ async def _stream(
     being sent: memory stays bounded by two pages, and a client that cancels
     or misses its deadline stops the loop at the next yield. Rows before
     `start_row` are hashed and counted but not sent, so the summary verifies
-    a resumed file whole.
+    a resumed file whole. Pages are read in separate transactions, so rows
+    deleted meanwhile would simply be missing: an export that read fewer than
+    `expected` rows raises `cut_short(rows)` instead of its summary.
     """
     digest = hashlib.sha256()
     rows = size = 0
@@ -95,8 +103,15 @@ async def _stream(
                 metrics.EXPORTED_BYTES.labels(fmt).inc(len(data))
     finally:
         page.cancel()
+    if rows != expected:
+        raise cut_short(rows)
     yield export_pb2.ExportDatasetResponse(
-        summary=export_pb2.ExportSummary(row_count=rows, byte_count=size, sha256=digest.hexdigest())
+        summary=export_pb2.ExportSummary(
+            row_count=rows,
+            byte_count=size,
+            sha256=digest.hexdigest(),
+            expected_row_count=expected,
+        )
     )
 
 
@@ -120,7 +135,18 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
             )
             return after, render_lines(fmt, rows, request.system_instruction)
 
-        async for message in _stream(read, per_chunk, request.start_row, fmt):
+        expected = _split_rows(ds.stats, split)
+
+        def cut_short(rows: int) -> ApiError:
+            return ApiError(
+                grpc.StatusCode.NOT_FOUND,
+                f"datasets/{ds.key} was deleted while it was being exported: {rows:,} of "
+                f"{expected:,} rows were read; the rows sent are not the whole export",
+                "DATASET_DELETED_DURING_EXPORT",
+                resource=("dataset", f"datasets/{ds.key}"),
+            )
+
+        async for message in _stream(read, per_chunk, request.start_row, fmt, expected, cut_short):
             yield message
 
     async def ExportTraces(
@@ -150,7 +176,14 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
             rows: list[ExportRow] = [found[t] for t in chunk]
             return after + len(chunk), render_lines(fmt, rows, request.system_instruction)
 
-        async for message in _stream(read, per_chunk, request.start_row, fmt):
+        def cut_short(rows: int) -> ApiError:  # read() raises first: a page is all or none
+            return ApiError(
+                grpc.StatusCode.ABORTED,
+                f"{rows:,} of {len(ids):,} traces were read; retry",
+                "EXPORT_CUT_SHORT",
+            )
+
+        async for message in _stream(read, per_chunk, request.start_row, fmt, len(ids), cut_short):
             yield message
 
     async def GetTrainingManifest(
@@ -186,6 +219,13 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
         return export_pb2.GetTrainingManifestResponse(
             yaml=yaml.safe_dump(manifest, sort_keys=False)
         )
+
+
+def _split_rows(stats: dict[str, Any], split: int | None) -> int:
+    """The rows a split of a dataset holds (None: both splits)."""
+    if split is None:
+        return int(stats["trace_count"])
+    return int(stats["eval_count"] if split == EVAL else stats["train_count"])
 
 
 def _unknown_traces(trace_ids: list[str]) -> ApiError:

@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from . import metrics, nul_check
 from .auth import Authorizer
 from .errors import ApiError, FieldViolation, bad_field, invalid_argument
-from .storage.db import disk_full
+from .storage.db import causes, database_unreachable, disk_full
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ def _code(exc: BaseException) -> grpc.StatusCode:
         return exc.code
     if disk_full(exc):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
+    if database_unreachable(exc):
+        return grpc.StatusCode.UNAVAILABLE
     return grpc.StatusCode.INTERNAL
 
 
@@ -89,8 +91,24 @@ def _observe(method: str, code: grpc.StatusCode, started: float) -> None:
     metrics.RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
-    if disk_full(exc):
+def _unavailable(exc: Exception, method: str, database: str) -> ApiError:
+    cause = next((e for e in causes(exc) if e.__cause__ is None), exc)
+    log.warning("%s: the database %s cannot be reached: %s", method, database, cause)
+    return ApiError(
+        grpc.StatusCode.UNAVAILABLE,
+        f"the database {database} cannot be reached ({type(cause).__name__}: "
+        f"{str(cause).strip()[:300]}); retry (a create with a request_id is safe to retry)",
+        "DATABASE_UNAVAILABLE",
+        metadata={"database": database},
+    )
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str, database: str
+) -> None:
+    if database_unreachable(exc):
+        exc = _unavailable(exc, method, database)
+    elif disk_full(exc):
         log.error(
             "%s: the disk is full (%s); reads go on, writes fail until space is freed", method, exc
         )
@@ -117,6 +135,7 @@ def _wrap_unary(
     inner: Callable[[Any, Any], Awaitable[Any]],
     method: str,
     auth: Authorizer,
+    database: str,
     *,
     streaming_request: bool = False,
 ) -> Callable[[Any, Any], Awaitable[Any]]:
@@ -130,7 +149,7 @@ def _wrap_unary(
             code = _code(exc)
             if _passthrough(exc) or not isinstance(exc, Exception):
                 raise
-            await _abort(context, exc, method)
+            await _abort(context, exc, method, database)
         finally:
             _observe(method, code, started)
 
@@ -142,6 +161,7 @@ def _wrap_stream(
     method: str,
     auth: Authorizer,
     max_stream_s: float,
+    database: str,
 ) -> Callable[[Any, Any], AsyncIterator[Any]]:
     async def behavior(
         request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -168,12 +188,12 @@ def _wrap_stream(
                 yield response
         except TimeoutError:
             code = grpc.StatusCode.DEADLINE_EXCEEDED
-            await _abort(context, _stream_too_long(method, max_stream_s), method)
+            await _abort(context, _stream_too_long(method, max_stream_s), method, database)
         except BaseException as exc:
             code = _code(exc)
             if _passthrough(exc) or not isinstance(exc, Exception):
                 raise
-            await _abort(context, exc, method)
+            await _abort(context, exc, method, database)
         finally:
             streams.dec()
             _observe(method, code, started)
@@ -193,9 +213,12 @@ def _stream_too_long(method: str, limit: float) -> ApiError:
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     # Handlers are typed loosely: grpc's stubs describe sync behaviours, and
     # these wrap the async ones grpc.aio actually registers.
-    def __init__(self, auth: Authorizer | None = None, max_stream_s: float = 0.0) -> None:
+    def __init__(
+        self, auth: Authorizer | None = None, max_stream_s: float = 0.0, database: str = ""
+    ) -> None:
         self._auth = auth or Authorizer([])
         self._max_stream_s = max_stream_s
+        self._database = database or "(unnamed)"  # named in UNAVAILABLE errors
 
     async def intercept_service(
         self,
@@ -212,16 +235,25 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         }
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method, self._auth), **kw
+                _wrap_unary(handler.unary_unary, method, self._auth, self._database), **kw
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(handler.stream_unary, method, self._auth, streaming_request=True), **kw
+                _wrap_unary(
+                    handler.stream_unary, method, self._auth, self._database, streaming_request=True
+                ),
+                **kw,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method, self._auth, self._max_stream_s), **kw
+                _wrap_stream(
+                    handler.unary_stream, method, self._auth, self._max_stream_s, self._database
+                ),
+                **kw,
             )
         return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(handler.stream_stream, method, self._auth, self._max_stream_s), **kw
+            _wrap_stream(
+                handler.stream_stream, method, self._auth, self._max_stream_s, self._database
+            ),
+            **kw,
         )

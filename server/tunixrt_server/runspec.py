@@ -17,6 +17,7 @@ from typing import Any
 from tunixrt.v1 import training_pb2
 
 from .errors import FieldViolation, bad_field, invalid_argument
+from .training import subword
 from .training.presets import PRESETS
 
 DEFAULT_PRESET = "tiny-gemma3"
@@ -117,11 +118,23 @@ class Hyperparameters:
         return parsed
 
 
+# A from-scratch model's tokenizer (TokenizerKind); a local_path model brings its own.
+BYTES, SUBWORD = "bytes", "subword"
+_TOKENIZER_KINDS = {
+    training_pb2.TOKENIZER_KIND_UNSPECIFIED: SUBWORD,
+    training_pb2.TOKENIZER_KIND_BYTES: BYTES,
+    training_pb2.TOKENIZER_KIND_SUBWORD: SUBWORD,
+}
+
+
 @dataclass(frozen=True)
 class Model:
     preset: str = DEFAULT_PRESET
     # Absolute path inside the data dir: a previous run's directory, or published weights.
     local_path: str = ""
+    # BYTES or SUBWORD for a from-scratch model; "" for one from local_path.
+    tokenizer: str = SUBWORD
+    vocab_size: int = subword.DEFAULT_VOCAB_SIZE
 
 
 @dataclass(frozen=True)
@@ -181,8 +194,10 @@ class RunSpec:
 
         # Runs stored before gradient clipping existed trained without it; so do their resumes.
         hp = {"max_grad_norm": -1.0, **(doc.get("hyperparameters") or {})}
+        # Runs stored before trained tokenizers existed used bytes.
+        model = {"tokenizer": BYTES, **(doc.get("model") or {})}
         return cls(
-            part(Model, doc.get("model")),
+            part(Model, model),
             part(Hyperparameters, hp),
             part(Lora, doc.get("lora")),
             part(Mesh, doc.get("mesh")),
@@ -196,8 +211,14 @@ def _model(model: training_pb2.ModelSpec, resolve_local_path: Callable[[str], st
             "training_run.model.preset",
             f"unknown preset {preset!r}; known: {', '.join(PRESETS)}",
         )
+    given_tokenizer = model.HasField("tokenizer")
     if model.local_path:
-        return Model(preset, resolve_local_path(model.local_path))
+        if given_tokenizer:
+            raise bad_field(
+                "training_run.model.tokenizer",
+                "a model from local_path brings its own tokenizer; leave this unset",
+            )
+        return Model(preset, resolve_local_path(model.local_path), tokenizer="", vocab_size=0)
     if PRESETS[preset].needs_weights:
         raise bad_field(
             "training_run.model.local_path",
@@ -205,7 +226,23 @@ def _model(model: training_pb2.ModelSpec, resolve_local_path: Callable[[str], st
             "(under the server's data dir) holding its *.safetensors, config.json and "
             "tokenizer.model",
         )
-    return Model(preset)
+    kind = _TOKENIZER_KINDS.get(model.tokenizer.kind)
+    if kind is None:
+        raise bad_field(
+            "training_run.model.tokenizer.kind", f"unknown tokenizer kind {model.tokenizer.kind}"
+        )
+    vocab_size = model.tokenizer.vocab_size or subword.DEFAULT_VOCAB_SIZE
+    if kind == SUBWORD and not subword.MIN_VOCAB_SIZE <= vocab_size <= subword.MAX_VOCAB_SIZE:
+        raise bad_field(
+            "training_run.model.tokenizer.vocab_size",
+            f"must be in [{subword.MIN_VOCAB_SIZE}, {subword.MAX_VOCAB_SIZE}] "
+            f"(or 0: {subword.DEFAULT_VOCAB_SIZE}), got {vocab_size}",
+        )
+    if kind == BYTES and model.tokenizer.vocab_size:
+        raise bad_field(
+            "training_run.model.tokenizer.vocab_size", "the byte tokenizer has a fixed vocabulary"
+        )
+    return Model(preset, tokenizer=kind, vocab_size=vocab_size if kind == SUBWORD else 0)
 
 
 def _mesh(mesh: training_pb2.MeshConfig) -> Mesh:

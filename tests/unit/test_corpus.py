@@ -38,4 +38,5 @@ def test_the_corpus_fits_its_chosen_length_with_whole_answers() -> None:
     tokenizer = ByteTokenizer()
     max_seq_len = choose_max_seq_len(token_lengths(examples, tokenizer), cap=1024)
     data = encode(examples, tokenizer, max_seq_len)
-    assert max_seq_len % 64 == 0 and data.dropped == 0 and data.truncated <= 1
+    # The length is the 99th percentile: at most 1% of prompts lose their start.
+    assert max_seq_len % 64 == 0 and data.dropped == 0 and data.truncated <= len(examples) // 100

@@ -214,22 +214,30 @@ class ExportSummary(_message.Message):
     ROW_COUNT_FIELD_NUMBER: _builtins.int
     BYTE_COUNT_FIELD_NUMBER: _builtins.int
     SHA256_FIELD_NUMBER: _builtins.int
+    EXPECTED_ROW_COUNT_FIELD_NUMBER: _builtins.int
     row_count: _builtins.int
     """Rows in the export."""
     byte_count: _builtins.int
     """Bytes in the export."""
     sha256: _builtins.str
     """Hex SHA-256 of the concatenated JSONL bytes."""
+    expected_row_count: _builtins.int
+    """ExportDataset: the rows the requested split of the dataset holds. A stream
+    that ends OK always has row_count equal to it: an export that cannot read
+    every row (the dataset was deleted meanwhile) fails with NOT_FOUND instead.
+    ExportTraces: the number of names asked for.
+    """
     def __init__(
         self,
         *,
         row_count: _builtins.int = ...,
         byte_count: _builtins.int = ...,
         sha256: _builtins.str = ...,
+        expected_row_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["byte_count", b"byte_count", "row_count", b"row_count", "sha256", b"sha256"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["byte_count", b"byte_count", "expected_row_count", b"expected_row_count", "row_count", b"row_count", "sha256", b"sha256"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

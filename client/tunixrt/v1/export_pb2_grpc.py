@@ -58,7 +58,10 @@ class ExportServiceServicer:
 
     def ExportDataset(self, request, context):
         """Streams a dataset's rows in manifest order: many rows per message, then
-        one summary message with the row count and SHA-256.
+        one summary message with the row count and SHA-256. The export is whole
+        or fails: a DeleteDataset while it runs succeeds at once, and the export
+        then fails with NOT_FOUND (never ends OK with fewer rows than the split
+        holds); a resumed export (start_row) of a deleted dataset is NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -67,7 +70,8 @@ class ExportServiceServicer:
     def ExportTraces(self, request, context):
         """Streams explicitly listed traces, without building a dataset: the same
         formats, chunks and summary as ExportDataset, rows in the order given.
-        Unknown traces are NOT_FOUND, naming them.
+        Unknown traces are NOT_FOUND, naming them, and so is a trace deleted
+        before its page is read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -35,12 +35,16 @@ class ExportServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ExportServiceAsyncStub: ...
     ExportDataset: _grpc.UnaryStreamMultiCallable[_export_pb2.ExportDatasetRequest, _export_pb2.ExportDatasetResponse]
     """Streams a dataset's rows in manifest order: many rows per message, then
-    one summary message with the row count and SHA-256.
+    one summary message with the row count and SHA-256. The export is whole
+    or fails: a DeleteDataset while it runs succeeds at once, and the export
+    then fails with NOT_FOUND (never ends OK with fewer rows than the split
+    holds); a resumed export (start_row) of a deleted dataset is NOT_FOUND.
     """
     ExportTraces: _grpc.UnaryStreamMultiCallable[_export_pb2.ExportTracesRequest, _export_pb2.ExportDatasetResponse]
     """Streams explicitly listed traces, without building a dataset: the same
     formats, chunks and summary as ExportDataset, rows in the order given.
-    Unknown traces are NOT_FOUND, naming them.
+    Unknown traces are NOT_FOUND, naming them, and so is a trace deleted
+    before its page is read.
     """
     GetTrainingManifest: _grpc.UnaryUnaryMultiCallable[_export_pb2.GetTrainingManifestRequest, _export_pb2.GetTrainingManifestResponse]
     """Returns the YAML a Tunix SFT run reads for a dataset."""
@@ -52,12 +56,16 @@ class ExportServiceAsyncStub(ExportServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ExportDataset: _aio.UnaryStreamMultiCallable[_export_pb2.ExportDatasetRequest, _export_pb2.ExportDatasetResponse]  # type: ignore[assignment]
     """Streams a dataset's rows in manifest order: many rows per message, then
-    one summary message with the row count and SHA-256.
+    one summary message with the row count and SHA-256. The export is whole
+    or fails: a DeleteDataset while it runs succeeds at once, and the export
+    then fails with NOT_FOUND (never ends OK with fewer rows than the split
+    holds); a resumed export (start_row) of a deleted dataset is NOT_FOUND.
     """
     ExportTraces: _aio.UnaryStreamMultiCallable[_export_pb2.ExportTracesRequest, _export_pb2.ExportDatasetResponse]  # type: ignore[assignment]
     """Streams explicitly listed traces, without building a dataset: the same
     formats, chunks and summary as ExportDataset, rows in the order given.
-    Unknown traces are NOT_FOUND, naming them.
+    Unknown traces are NOT_FOUND, naming them, and so is a trace deleted
+    before its page is read.
     """
     GetTrainingManifest: _aio.UnaryUnaryMultiCallable[_export_pb2.GetTrainingManifestRequest, _export_pb2.GetTrainingManifestResponse]  # type: ignore[assignment]
     """Returns the YAML a Tunix SFT run reads for a dataset."""
@@ -72,7 +80,10 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_export_pb2.ExportDatasetResponse], _abc.AsyncIterator[_export_pb2.ExportDatasetResponse]]:
         """Streams a dataset's rows in manifest order: many rows per message, then
-        one summary message with the row count and SHA-256.
+        one summary message with the row count and SHA-256. The export is whole
+        or fails: a DeleteDataset while it runs succeeds at once, and the export
+        then fails with NOT_FOUND (never ends OK with fewer rows than the split
+        holds); a resumed export (start_row) of a deleted dataset is NOT_FOUND.
         """
 
     @_abc_1.abstractmethod
@@ -83,7 +94,8 @@ class ExportServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_export_pb2.ExportDatasetResponse], _abc.AsyncIterator[_export_pb2.ExportDatasetResponse]]:
         """Streams explicitly listed traces, without building a dataset: the same
         formats, chunks and summary as ExportDataset, rows in the order given.
-        Unknown traces are NOT_FOUND, naming them.
+        Unknown traces are NOT_FOUND, naming them, and so is a trace deleted
+        before its page is read.
         """
 
     @_abc_1.abstractmethod

@@ -57,6 +57,42 @@ TRAINING_RUN_STATE_CANCELLED: TrainingRunState.ValueType  # 5
 """Cancelled by a user."""
 Global___TrainingRunState: _TypeAlias = TrainingRunState  # noqa: Y015
 
+class _TokenizerKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TokenizerKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TokenizerKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TOKENIZER_KIND_UNSPECIFIED: _TokenizerKind.ValueType  # 0
+    """The default: SUBWORD."""
+    TOKENIZER_KIND_BYTES: _TokenizerKind.ValueType  # 1
+    """UTF-8 bytes, with the Gemma turn markers as single ids: no vocabulary
+    file, about 2.5x longer sequences than SUBWORD on the demo's data.
+    """
+    TOKENIZER_KIND_SUBWORD: _TokenizerKind.ValueType  # 2
+    """A SentencePiece BPE trained on the run's train split when the run starts
+    (digits split, byte fallback so any text round-trips, the Gemma turn
+    markers as single pieces at Gemma's pad/eos/bos/unk ids). Saved with the
+    run as tokenizer.model, and exported with the model.
+    """
+
+class TokenizerKind(_TokenizerKind, metaclass=_TokenizerKindEnumTypeWrapper):
+    """Which tokenizer a from-scratch model learns with."""
+
+TOKENIZER_KIND_UNSPECIFIED: TokenizerKind.ValueType  # 0
+"""The default: SUBWORD."""
+TOKENIZER_KIND_BYTES: TokenizerKind.ValueType  # 1
+"""UTF-8 bytes, with the Gemma turn markers as single ids: no vocabulary
+file, about 2.5x longer sequences than SUBWORD on the demo's data.
+"""
+TOKENIZER_KIND_SUBWORD: TokenizerKind.ValueType  # 2
+"""A SentencePiece BPE trained on the run's train split when the run starts
+(digits split, byte fallback so any text round-trips, the Gemma turn
+markers as single pieces at Gemma's pad/eos/bos/unk ids). Saved with the
+run as tokenizer.model, and exported with the model.
+"""
+Global___TokenizerKind: _TypeAlias = TokenizerKind  # noqa: Y015
+
 @_typing.final
 class ModelSpec(_message.Message):
     """Which model to train."""
@@ -65,27 +101,64 @@ class ModelSpec(_message.Message):
 
     PRESET_FIELD_NUMBER: _builtins.int
     LOCAL_PATH_FIELD_NUMBER: _builtins.int
+    TOKENIZER_FIELD_NUMBER: _builtins.int
     preset: _builtins.str
     """A named preset, e.g. "tiny-gemma3" (the default: randomly initialised,
-    byte-level tokenizer, no download).
+    with a tokenizer trained on the run's train split; no download).
     """
     local_path: _builtins.str
     """Optional directory with weights written by a previous run's checkpoint
     (or a compatible Orbax checkpoint) to start from.
     """
+    @_builtins.property
+    def tokenizer(self) -> Global___TokenizerSpec:
+        """The tokenizer of a model trained from scratch (a preset without
+        local_path). A model from local_path brings its own: setting this with
+        local_path is INVALID_ARGUMENT.
+        """
+
     def __init__(
         self,
         *,
         preset: _builtins.str = ...,
         local_path: _builtins.str = ...,
+        tokenizer: Global___TokenizerSpec | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tokenizer", b"tokenizer"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["local_path", b"local_path", "preset", b"preset"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["local_path", b"local_path", "preset", b"preset", "tokenizer", b"tokenizer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ModelSpec: _TypeAlias = ModelSpec  # noqa: Y015
+
+@_typing.final
+class TokenizerSpec(_message.Message):
+    """A from-scratch model's tokenizer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    VOCAB_SIZE_FIELD_NUMBER: _builtins.int
+    kind: Global___TokenizerKind.ValueType
+    """BYTES or SUBWORD (the default)."""
+    vocab_size: _builtins.int
+    """SUBWORD: pieces in the vocabulary (default 640, in [320, 32768]); fewer
+    when the train split has too little text to learn that many.
+    """
+    def __init__(
+        self,
+        *,
+        kind: Global___TokenizerKind.ValueType = ...,
+        vocab_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "vocab_size", b"vocab_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TokenizerSpec: _TypeAlias = TokenizerSpec  # noqa: Y015
 
 @_typing.final
 class Hyperparameters(_message.Message):

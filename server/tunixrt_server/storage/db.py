@@ -24,6 +24,9 @@ from alembic.script import ScriptDirectory
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SQLITE_FULL = 13
 _PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+_SQLITE_CANTOPEN = 14
+# admin_shutdown, crash_shutdown, cannot_connect_now (a server starting or stopping).
+_PG_UNAVAILABLE = ("57P01", "57P02", "57P03")
 
 
 def _json_dumps(value: Any) -> str:
@@ -117,16 +120,48 @@ def head_revision() -> str | None:
         return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
 
 
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then what it wraps (SQLAlchemy's .orig) or was raised from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database cannot be reached: a connection refused or lost (PostgreSQL's
+    SQLSTATE class 08, an administrator's shutdown, a server still starting, or
+    psycopg's OperationalError with no SQLSTATE, which is how a refused connect
+    fails), or a SQLite file that cannot be opened. Not a lock wait past its
+    timeout, nor a full disk: those have their own answers."""
+    for seen in causes(exc):
+        if isinstance(seen, sa.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if getattr(seen, "sqlite_errorcode", None) == _SQLITE_CANTOPEN:
+            return True
+        kind = type(seen)
+        if kind.__module__.startswith("psycopg"):
+            sqlstate = getattr(seen, "sqlstate", None)
+            if sqlstate is None and kind.__name__ == "OperationalError":
+                return True
+            if sqlstate and (sqlstate.startswith("08") or sqlstate in _PG_UNAVAILABLE):
+                return True
+    return False
+
+
+def describe_url(url: str) -> str:
+    """A database URL fit for an error message: no password."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
 def disk_full(exc: BaseException) -> bool:
     """The database or the data dir ran out of space: SQLite's SQLITE_FULL,
     PostgreSQL's disk_full, or ENOSPC from a file write (through the cause chain)."""
-    seen: BaseException | None = exc
-    while seen is not None:
+    for seen in causes(exc):
         if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
             return True
         if getattr(seen, "sqlite_errorcode", None) == _SQLITE_FULL:
             return True
         if getattr(seen, "sqlstate", None) == _PG_DISK_FULL:
             return True
-        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
     return False

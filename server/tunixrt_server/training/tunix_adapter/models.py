@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import qwix
 from flax import nnx
@@ -20,13 +22,16 @@ from tunix.models.gemma3 import model as gemma3
 from tunix.models.gemma3 import params_safetensors
 from tunix.sft.checkpoint_manager import CheckpointManager
 
-from ...runspec import RunSpec
-from .. import hf_layout
+from ...runspec import BYTES, SUBWORD, RunSpec
+from .. import hf_layout, subword
 from ..checkpoints import MODEL_FILE, ROTATED, CheckpointRef
 from ..presets import PRESETS
 from ..tokenizer import ByteTokenizer, SentencePieceTokenizer
 
 LORA_MODULES = ".*attn.*|.*mlp.*"
+# From-scratch MLP kernels: normal(0, 0.02), as GPT-2 and most from-scratch recipes.
+MLP_INIT_STDDEV = 0.02
+_MLP_SEED = 0x4D4C50  # keeps the MLP draws apart from the rest of the seed's
 
 
 def describe(spec: RunSpec) -> dict[str, Any]:
@@ -48,20 +53,37 @@ def describe(spec: RunSpec) -> dict[str, Any]:
             "tokenizer": layout.tokenizer,
             "init": {"safetensors": local_path},
         }
-    return desc | {"config": PRESETS[preset].config, "tokenizer": hf_layout.BYTES, "init": {}}
+    # A SUBWORD tokenizer is trained when the run starts (describe_once).
+    tokenizer = hf_layout.BYTES if spec.model.tokenizer == BYTES else SUBWORD
+    return desc | {
+        "config": PRESETS[preset].config,
+        "tokenizer": tokenizer,
+        "init": {},
+        "mlp_init_stddev": MLP_INIT_STDDEV,
+    }
 
 
 def read_description(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / MODEL_FILE).read_text())  # type: ignore[no-any-return]
 
 
-def describe_once(spec: RunSpec, run_dir: Path) -> dict[str, Any]:
-    """The run's model.json, written by its first attempt; a resume reads it back."""
+def describe_once(
+    spec: RunSpec, run_dir: Path, train_texts: Callable[[], Iterable[str]]
+) -> dict[str, Any]:
+    """The run's model.json, written by its first attempt; a resume reads it back.
+    A SUBWORD tokenizer is trained on `train_texts` here, saved beside it, and the
+    model's embedding sized to it."""
     path = run_dir / MODEL_FILE
     if path.exists():
         return read_description(run_dir)
     desc = describe(spec)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if desc["tokenizer"] == SUBWORD:
+        tokenizer = run_dir / hf_layout.SENTENCEPIECE
+        pieces = subword.train(train_texts(), spec.model.vocab_size, tokenizer)
+        # Rounded up to a multiple of 8 for friendlier matmul shapes.
+        embed = (pieces + 7) // 8 * 8
+        desc |= {"tokenizer": str(tokenizer), "config": {**desc["config"], "num_embed": embed}}
     # Every process of a worker group writes it: whole or not at all, for the others.
     partial = path.with_name(f"{MODEL_FILE}.{os.getpid()}")
     partial.write_text(json.dumps(desc, indent=2))
@@ -95,6 +117,9 @@ def build(desc: dict[str, Any], *, initialise: bool = True) -> nnx.Module:
         )
     else:
         model = gemma3.Gemma3(cfg, rngs=nnx.Rngs(seed))
+        # model.json files from before the fix trained (and rebuild) with zero MLPs.
+        if desc.get("mlp_init_stddev"):
+            initialise_mlps(model, seed, float(desc["mlp_init_stddev"]))
         if "run_dir" in init:
             source = CheckpointRef(ROTATED, 0)
             if restore(model, Path(init["run_dir"]), source, lora=False) == 0:
@@ -108,6 +133,20 @@ def build(desc: dict[str, Any], *, initialise: bool = True) -> nnx.Module:
             model, provider, rngs=nnx.Rngs(seed + 1), **model.get_model_input()
         )
     return model  # type: ignore[no-any-return]
+
+
+def initialise_mlps(model: nnx.Module, seed: int, stddev: float) -> None:
+    """Random MLP kernels for a model trained from scratch. Tunix's gemma3
+    FeedForward starts its gate, up and down kernels at zero (they are meant to
+    be loaded), and three zero kernels get exactly zero gradient: left alone, a
+    from-scratch model trains as attention only."""
+    key = jax.random.key((seed ^ _MLP_SEED) % 2**32)
+    for _, module in nnx.iter_modules(model):
+        if isinstance(module, gemma3.FeedForward):
+            for layer in (module.gate_proj, module.up_proj, module.down_proj):
+                key, sub = jax.random.split(key)
+                kernel = layer.kernel
+                kernel[...] = stddev * jax.random.normal(sub, kernel.shape, kernel.dtype)
 
 
 def restore(model: nnx.Module, run_dir: Path, ref: CheckpointRef, *, lora: bool) -> int:

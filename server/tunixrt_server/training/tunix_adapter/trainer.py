@@ -120,7 +120,9 @@ def train(
     """Trains up to max_steps (or until should_stop, or until exact match stops
     improving for early_stopping_evals evaluations)."""
     hp = spec.hyperparameters
-    desc = models.describe_once(spec, run_dir)
+    desc = models.describe_once(
+        spec, run_dir, lambda: (e.prompt + e.completion for e in train_examples)
+    )
     tokenizer = models.load_tokenizer(desc)
     cap = PRESETS[desc.get("preset", spec.model.preset)].max_context
     train_data, eval_data, info = _prepare(spec, tokenizer, cap, train_examples, eval_examples)
