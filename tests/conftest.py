@@ -120,14 +120,18 @@ class PostgresCluster:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._root = root
+        self.start()
+        self._count = 0
+
+    def start(self) -> None:
+        """Starts the cluster (again, after `stop`: the same port and data)."""
         options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root}"
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self._root}"
             " -c fsync=off -c synchronous_commit=off -c max_connections=400"
         )
-        self._run(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l", str(root / "pg.log"), "start"
-        )
-        self._count = 0
+        log = str(self._root / "pg.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-w", "-l", log, "start")
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run(
@@ -147,8 +151,10 @@ class PostgresCluster:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
 
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+    def stop(self, mode: str = "immediate") -> None:
+        """immediate: as a crash (and with synchronous_commit off, the newest commits
+        may be lost); fast: a clean shutdown that disconnects every client."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "stop")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -230,6 +231,47 @@ def test_lora_run_and_start_from_previous_run(client: Client) -> None:
     assert client.generate(lora.name, ["Hi"], max_new_tokens=8).step == 6
 
 
+def test_a_subword_run_exports_its_tokenizer_and_a_run_from_the_export_reads_alike(
+    client: Client, trainer: ServerProcess
+) -> None:
+    """The default tokenizer is trained on the run's train split, saved with the run,
+    exported as tokenizer.model, and a run started from the export tokenizes the
+    same text into the same ids."""
+    import sentencepiece as spm
+
+    base = start(client, max_steps=4)
+    assert base.model.tokenizer.kind == training_pb2.TOKENIZER_KIND_SUBWORD
+    assert base.model.tokenizer.vocab_size == 640
+    list(client.watch_training_run(base.name))
+    assert client.get_training_run(base.name).state == SUCCEEDED
+    files = [f.name for f in client.export_model(base.name, "exports/subword").files]
+    assert "tokenizer.model" in files
+
+    again = client.create_training_run(
+        "datasets/dev-v1",
+        local_path="exports/subword",
+        hyperparameters={**QUICK, "max_steps": 2},
+    )
+    assert not again.model.HasField("tokenizer")  # the export's own
+    list(client.watch_training_run(again.name))
+    assert client.get_training_run(again.name).state == SUCCEEDED
+    assert client.generate(again.name, ["Hi"], max_new_tokens=8).step == 2
+
+    def ids(run: training_pb2.TrainingRun) -> list[list[int]]:
+        run_dir = trainer.data_dir / "runs" / run.name.removeprefix("trainingRuns/")
+        model = json.loads((run_dir / "model.json").read_text())
+        sp = spm.SentencePieceProcessor(model_file=model["tokenizer"])
+        texts = [line.decode() for line in TRACES_JSONL.read_bytes().splitlines()[:50]]
+        return [list(sp.encode(text)) for text in texts]
+
+    assert ids(base) == ids(again)
+    with pytest.raises(InvalidArgument) as err:
+        client.create_training_run(
+            "dev-v1", local_path="exports/subword", tokenizer="bytes", hyperparameters=QUICK
+        )
+    assert err.value.field_violations[0].field == "training_run.model.tokenizer"
+
+
 def test_create_errors(client: Client, trainer: ServerProcess) -> None:
     def bad(field: str, **kwargs: Any) -> None:
         with pytest.raises(InvalidArgument) as err:
@@ -244,6 +286,8 @@ def test_create_errors(client: Client, trainer: ServerProcess) -> None:
     bad("training_run.hyperparameters.max_steps", hyperparameters={"max_steps": -5})
     bad("training_run.hyperparameters.learning_rate", hyperparameters={"learning_rate": 99.0})
     bad("training_run.lora.rank", lora_rank=5000)
+    bad("training_run.model.tokenizer.vocab_size", vocab_size=10)
+    bad("training_run.model.tokenizer.vocab_size", tokenizer="bytes", vocab_size=1000)
     with pytest.raises(NotFound):
         client.create_training_run("datasets/nope-v1")
     with pytest.raises(NotFound):

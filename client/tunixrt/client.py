@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from . import exports
+from . import exports, retry
 from .convert import dataset_split, export_format
 from .errors import TunixRtError, from_rpc_error
 from .stream import Stream
@@ -39,6 +39,8 @@ def channel_options() -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", retry.service_config()),
     ]
 
 
@@ -147,7 +149,11 @@ class Client(TrainingCalls):
 
     def _call(self, method: Callable[..., T], request: Any, timeout: float | None = None) -> T:
         try:
-            return method(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            return retry.call(
+                lambda left: method(request, timeout=left, metadata=self._metadata),
+                request,
+                timeout or self.timeout,
+            )
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from None
 
