@@ -15,12 +15,19 @@ from pathlib import Path
 
 import grpc
 import pytest
+from test_reliability import integrity_problems
 
 from conftest import PostgresCluster, ServerProcess
 from tunixrt import TunixRtError
 from tunixrt.generators import generate_jsonl
+from tunixrt.v1 import training_pb2
 
 EXPORT_TRACES = 40_000
+# The worker holds its events through this long an outage (its limit is 60 s), and the
+# run is long enough to be training on both sides of it (~0.1 s a step on 2 cores).
+OUTAGE_S = 20.0
+OUTAGE_RUN_STEPS = 400
+SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -127,3 +134,92 @@ def test_an_unreachable_database_error_is_recognised_and_a_locked_one_is_not() -
     assert database_unreachable(sa.exc.OperationalError("SELECT 1", {}, cantopen))
     assert not database_unreachable(sa.exc.OperationalError("SELECT 1", {}, locked))
     assert not database_unreachable(ValueError("no"))
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_a_run_trains_through_a_database_outage_and_loses_no_event(
+    server_factory: Callable[..., ServerProcess], own_postgres: PostgresCluster, backend: str
+) -> None:
+    """PostgreSQL stopped for OUTAGE_S while a run trains: the worker keeps training,
+    holds its events, and writes them in order once the database is back; the run
+    ends SUCCEEDED with an event log without gaps."""
+    server = server_factory(database_url=own_postgres.new_database())
+    with server.client(timeout=60) as rt:
+        rt.import_jsonl(generate_jsonl("arithmetic", 200, seed=4))
+        ds = rt.build_dataset("outage", "v1", eval_fraction=0.1, seed=4)
+        hp = {"max_steps": OUTAGE_RUN_STEPS, "eval_every_steps": -1, "max_seq_len": 128}
+        run = rt.create_training_run(ds.name, hyperparameters=hp)
+        for event in rt.watch_training_run(run.name):
+            if event.WhichOneof("event") == "step_metrics" and event.step >= 3:
+                break
+        own_postgres.stop("fast")
+        time.sleep(OUTAGE_S)
+        own_postgres.start()
+        events = list(rt.watch_training_run(run.name))
+        done = rt.get_training_run(run.name)
+    assert done.state == SUCCEEDED, done.state_message
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    steps = [e.step for e in events if e.WhichOneof("event") == "step_metrics"]
+    assert steps == list(range(1, OUTAGE_RUN_STEPS + 1))
+    log = server.data_dir / "runs" / run.name.removeprefix("trainingRuns/") / "worker.log"
+    assert "the database is back after" in log.read_text()
+
+
+CHAOS_TRACES = 20_000
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("operation", ["import", "build", "export"])
+def test_a_database_stop_during_an_operation_is_retryable_and_leaves_nothing_half_written(
+    server_factory: Callable[..., ServerProcess],
+    own_postgres: PostgresCluster,
+    backend: str,
+    operation: str,
+) -> None:
+    """PostgreSQL stopped for 3 s at some point of an ImportTraces, a BuildDataset or
+    an ExportDataset (wherever it happens to be): the call succeeds whole, or fails
+    with UNAVAILABLE; whole import batches only; dataset items match their stats; the
+    same server serves again."""
+    url = own_postgres.new_database()
+    server = server_factory(database_url=url)
+    with server.client(timeout=30) as rt:
+        rt.import_jsonl(generate_jsonl("arithmetic", CHAOS_TRACES, seed=5))
+        base = rt.build_dataset("base", "v1", eval_fraction=0.1, seed=5)
+        outcome: list[object] = []
+
+        def run() -> None:
+            try:
+                if operation == "import":
+                    more = generate_jsonl("high_card_duel", CHAOS_TRACES, seed=6)
+                    outcome.append(rt.import_jsonl(more).accepted_count)
+                elif operation == "build":
+                    outcome.append(rt.build_dataset("during", "v1", eval_fraction=0.2, seed=6))
+                else:
+                    with rt.export_chunks(base.name, rows_per_chunk=64) as stream:
+                        rows = [m.summary.row_count for m in stream if m.HasField("summary")]
+                    outcome.append(rows)
+            except TunixRtError as exc:
+                outcome.append(exc)
+
+        call = threading.Thread(target=run)
+        call.start()
+        time.sleep(0.2)
+        own_postgres.stop("fast")
+        time.sleep(3.0)
+        own_postgres.start()
+        call.join(timeout=120)
+        assert not call.is_alive()
+        (result,) = outcome
+        if isinstance(result, TunixRtError):
+            assert result.code == grpc.StatusCode.UNAVAILABLE, result
+        elif operation == "import":
+            assert result == CHAOS_TRACES
+        elif operation == "export":
+            assert result == [base.stats.trace_count]
+        # Served again, and whole.
+        traces = server.count("traces")
+        assert (traces - CHAOS_TRACES) % 1_000 == 0  # whole import batches only
+        for ds in rt.list_datasets():
+            full = rt.get_dataset(ds.name)
+            assert full.stats.trace_count == len(list(rt.list_dataset_items(ds.name)))
+    assert integrity_problems(url) == []

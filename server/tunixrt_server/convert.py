@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -21,25 +20,12 @@ from .errors import bad_field, not_found
 from .names import parse_dataset_name
 from .runspec import BYTES, SUBWORD, Model
 
-if TYPE_CHECKING:  # storage imports RunState from here
+if TYPE_CHECKING:
     from .storage.datasets import DatasetStore, StoredDataset
     from .storage.run_events import Event
     from .storage.runs import StoredRun
     from .storage.traces import StoredTrace
 
-
-class RunState(enum.IntEnum):
-    """TrainingRunState as stored; tests/unit checks it against training.proto."""
-
-    QUEUED = training_pb2.TRAINING_RUN_STATE_QUEUED
-    RUNNING = training_pb2.TRAINING_RUN_STATE_RUNNING
-    SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
-    FAILED = training_pb2.TRAINING_RUN_STATE_FAILED
-    CANCELLED = training_pb2.TRAINING_RUN_STATE_CANCELLED
-
-
-TERMINAL = (RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED)
-UNFINISHED = (RunState.QUEUED, RunState.RUNNING)
 
 # Stored split numbers are the DatasetSplit values; ALL/UNSPECIFIED select both.
 SPLITS: dict[int, int | None] = {
@@ -82,18 +68,6 @@ def timestamp(micros: int | None) -> timestamp_pb2.Timestamp | None:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromMicroseconds(micros)
     return stamp
-
-
-def whole_numbers_as_int(value: Any) -> Any:
-    """Struct carries numbers as doubles; give back ints where the JSON had them.
-    (tunixrt.convert has the same for SDK users: the server imports only the stubs.)"""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: whole_numbers_as_int(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [whole_numbers_as_int(v) for v in value]
-    return value
 
 
 async def resolve_dataset(store: DatasetStore, name: str, field: str = "name") -> StoredDataset:

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .convert import RunState
+from .run_state import RunState
 from .storage.runs import RunStore
 
 REGISTRY = CollectorRegistry()

@@ -17,8 +17,7 @@ from typing import Any
 from tunixrt.v1 import training_pb2
 
 from .errors import FieldViolation, bad_field, invalid_argument
-from .training import subword
-from .training.presets import PRESETS
+from .presets import PRESETS
 
 DEFAULT_PRESET = "tiny-gemma3"
 MAX_SYSTEM_CHARS = 10_000
@@ -120,6 +119,11 @@ class Hyperparameters:
 
 # A from-scratch model's tokenizer (TokenizerKind); a local_path model brings its own.
 BYTES, SUBWORD = "bytes", "subword"
+# SUBWORD vocabulary sizes: 256 byte pieces, 4 control pieces and the 2 turn markers
+# must fit, with room to learn.
+DEFAULT_VOCAB_SIZE = 640
+MIN_VOCAB_SIZE = 320
+MAX_VOCAB_SIZE = 32_768
 _TOKENIZER_KINDS = {
     training_pb2.TOKENIZER_KIND_UNSPECIFIED: SUBWORD,
     training_pb2.TOKENIZER_KIND_BYTES: BYTES,
@@ -134,7 +138,7 @@ class Model:
     local_path: str = ""
     # BYTES or SUBWORD for a from-scratch model; "" for one from local_path.
     tokenizer: str = SUBWORD
-    vocab_size: int = subword.DEFAULT_VOCAB_SIZE
+    vocab_size: int = DEFAULT_VOCAB_SIZE
 
 
 @dataclass(frozen=True)
@@ -231,12 +235,12 @@ def _model(model: training_pb2.ModelSpec, resolve_local_path: Callable[[str], st
         raise bad_field(
             "training_run.model.tokenizer.kind", f"unknown tokenizer kind {model.tokenizer.kind}"
         )
-    vocab_size = model.tokenizer.vocab_size or subword.DEFAULT_VOCAB_SIZE
-    if kind == SUBWORD and not subword.MIN_VOCAB_SIZE <= vocab_size <= subword.MAX_VOCAB_SIZE:
+    vocab_size = model.tokenizer.vocab_size or DEFAULT_VOCAB_SIZE
+    if kind == SUBWORD and not MIN_VOCAB_SIZE <= vocab_size <= MAX_VOCAB_SIZE:
         raise bad_field(
             "training_run.model.tokenizer.vocab_size",
-            f"must be in [{subword.MIN_VOCAB_SIZE}, {subword.MAX_VOCAB_SIZE}] "
-            f"(or 0: {subword.DEFAULT_VOCAB_SIZE}), got {vocab_size}",
+            f"must be in [{MIN_VOCAB_SIZE}, {MAX_VOCAB_SIZE}] "
+            f"(or 0: {DEFAULT_VOCAB_SIZE}), got {vocab_size}",
         )
     if kind == BYTES and model.tokenizer.vocab_size:
         raise bad_field(

@@ -16,8 +16,8 @@ from .config import Settings
 from .export_service import MAX_TRACE_NAMES
 from .inference import MAX_PROMPTS
 from .pagination import MAX_PAGE_SIZE
+from .presets import PRESETS
 from .runspec import Hyperparameters
-from .training.presets import PRESETS
 
 log = logging.getLogger("tunixrt.server")
 PROBE = [sys.executable, "-m", "tunixrt_server.training.probe"]

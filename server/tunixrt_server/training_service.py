@@ -19,8 +19,6 @@ from tunixrt.v1 import training_pb2, training_pb2_grpc
 
 from .auth import current_caller
 from .convert import (
-    TERMINAL,
-    RunState,
     event_to_proto,
     resolve_dataset,
     run_to_proto,
@@ -37,6 +35,7 @@ from .errors import (
 from .inference import Inference
 from .names import check_request_id, inside_data_dir, parse_uuid_name
 from .pagination import paginate
+from .run_state import TERMINAL, RunState
 from .runspec import RunSpec
 from .storage.datasets import DatasetStore
 from .storage.runs import RunExists, RunStore, StoredRun

@@ -14,7 +14,6 @@ from google.protobuf import json_format
 
 from tunixrt.v1 import trace_pb2
 
-from .convert import whole_numbers_as_int
 from .errors import FieldViolation
 from .nul_check import NUL, RULE, json_paths
 
@@ -288,3 +287,15 @@ def trace_from_line(doc: object) -> NewTrace:
     if isinstance(doc, _BadJson):
         raise TraceInvalid([FieldViolation("trace", f"not valid JSON: {doc.error}")])
     return trace_from_json(doc)
+
+
+def whole_numbers_as_int(value: Any) -> Any:
+    """Struct carries numbers as doubles; give back ints where the JSON had them.
+    (tunixrt.convert has the same for SDK users: the server imports only the stubs.)"""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers_as_int(v) for v in value]
+    return value

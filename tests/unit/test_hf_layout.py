@@ -9,8 +9,8 @@ from typing import Any
 import gemma_checkpoint as gemma
 import pytest
 
+from tunixrt_server.presets import PRESETS
 from tunixrt_server.training import hf_layout
-from tunixrt_server.training.presets import PRESETS
 
 
 def test_published_270m_config_gives_tunix_gemma3_270m() -> None:

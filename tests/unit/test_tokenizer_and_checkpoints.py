@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tunixrt_server.presets import BYTE_EMBED
 from tunixrt_server.rendering import END, START
 from tunixrt_server.training import checkpoints
 from tunixrt_server.training.tokenizer import VOCAB_SIZE, ByteTokenizer
@@ -17,6 +18,10 @@ def test_bytes_round_trip_and_turn_markers_are_single_ids() -> None:
     assert ids[0] == 3 and ids[-1] == 4
     # Ids past the vocabulary (the embedding is padded) decode to nothing.
     assert tok.decode([*tok.encode("ok"), VOCAB_SIZE, VOCAB_SIZE + 2]) == "ok"
+
+
+def test_the_byte_presets_embedding_fits_the_byte_tokenizer() -> None:
+    assert BYTE_EMBED == (VOCAB_SIZE + 7) // 8 * 8
 
 
 def test_checkpoint_choice(tmp_path: Path) -> None:

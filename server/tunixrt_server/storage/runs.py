@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..convert import UNFINISHED, RunState
+from ..run_state import UNFINISHED, RunState
 from ..runspec import RunSpec
 from . import run_events, run_notify
 from .run_events import Event, NewEvent

@@ -21,7 +21,7 @@ from ..storage.datasets import DatasetStore
 from ..storage.db import create_engine
 from ..storage.runs import RunStore
 from . import checkpoints, child
-from .worker import best_so_far, load_examples
+from .run_inputs import best_so_far, load_examples
 
 if TYPE_CHECKING:
     from .tunix_adapter import DataInfo

@@ -20,15 +20,19 @@ from . import child
 if TYPE_CHECKING:
     from .tunix_adapter import DataInfo
 
-# A closing worker retries unwritten events this long (a full disk, a lost database).
-CLOSE_RETRY_S = 10.0
+# A database that cannot take the run's events for this long (lost, or a full disk)
+# stops the run, which ends FAILED and resumable; a shorter outage only delays its
+# events, which are then written in order, none lost. A closing worker retries its
+# last events as long.
+OUTAGE_LIMIT_S = 60.0
+CLOSE_RETRY_S = OUTAGE_LIMIT_S
 
 
 class Stop:
     """Why training should end early; set from signal handlers and the writer thread."""
 
     def __init__(self) -> None:
-        self.reason = ""  # "" | "cancel" | "shutdown" | "server gone" | "lost"
+        self.reason = ""  # "" | "cancel" | "shutdown" | "server gone" | "lost" | "database"
 
     def set(self, reason: str) -> None:
         self.reason = self.reason or reason
@@ -53,6 +57,7 @@ class Reporter:
         self._last_time = time.perf_counter()
         self._steps_seen = 0
         self._steady: list[tuple[float, int]] = []  # (seconds, tokens) after the first step
+        self.outage = ""  # why the database was given up on, if it was
         self._thread = threading.Thread(target=self._write_loop, name="events", daemon=True)
         self._thread.start()
 
@@ -166,14 +171,21 @@ class Reporter:
                     self.best_checkpoint_step,
                 )
             except Exception as exc:
-                child.log_exception()
-                failing_since = failing_since or time.monotonic()
-                if done and time.monotonic() - failing_since > CLOSE_RETRY_S:
+                if failing_since is None:  # once per outage, not every half second
+                    child.log_exception()
+                    failing_since = time.monotonic()
+                failing_for = time.monotonic() - failing_since
+                if done and failing_for > CLOSE_RETRY_S:
                     # The run still ends: its final transition (or the server) says why.
                     child.log(f"dropping {len(pending)} unwritten events: {exc}")
                     return
+                if failing_for > OUTAGE_LIMIT_S:
+                    self.outage = f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+                    self._stop.set("database")
                 time.sleep(0.5)
                 continue  # the same events go again with the next batch, in order
+            if failing_since is not None:
+                child.log(f"the database is back after {time.monotonic() - failing_since:.1f} s")
             failing_since = None
             if cancel is None:
                 self._stop.set("lost")  # another attempt or a user owns the run now

@@ -23,10 +23,6 @@ from pathlib import Path
 
 from ..rendering import END, START
 
-DEFAULT_VOCAB_SIZE = 640
-# 256 byte pieces, 4 control pieces and the 2 turn markers must fit, with room to learn.
-MIN_VOCAB_SIZE = 320
-MAX_VOCAB_SIZE = 32_768
 PAD, EOS, BOS, UNK = 0, 1, 2, 3
 # Training reads at most this many texts (a random-free prefix keeps it deterministic).
 MAX_TRAINING_TEXTS = 200_000

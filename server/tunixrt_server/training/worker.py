@@ -18,53 +18,25 @@ Each ends the data iterator, which makes Tunix stop and save a final checkpoint.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
-from ..convert import RunState
-from ..rendering import completion_turn, prompt_turns
-from ..selection import EVAL, TRAIN
+from ..run_state import RunState
 from ..storage.datasets import DatasetStore
-from ..storage.db import create_engine, disk_full
-from ..storage.runs import RunStore, StoredRun
+from ..storage.db import create_engine, database_unreachable, disk_full
+from ..storage.runs import RunStore
 from . import child
-from .batches import Example
-from .reporter import Reporter, Stop, notify
+from .reporter import OUTAGE_LIMIT_S, Reporter, Stop, notify
+from .run_inputs import best_so_far, load_examples
 
 # How long process 0 of a worker group waits for the others to join a run.
 JOIN_TIMEOUT_S = 120
-
-
-def load_examples(
-    store: DatasetStore, dataset_key: str, system: str
-) -> tuple[list[Example], list[Example]]:
-    """The train and eval splits, rendered as the tunix_sft export renders them."""
-    dataset = store.get(dataset_key)
-    if dataset is None:
-        raise LookupError(f"dataset {dataset_key!r} no longer exists")
-    splits: dict[int, list[Example]] = {
-        split: [
-            Example(
-                prompt_turns(row.prompt, system),
-                completion_turn(json.loads(row.steps_json), row.final_answer),
-                row.final_answer,
-                str(row.meta.get("category", "")),
-            )
-            for row in store.rows(dataset.seq, split, meta=True)
-        ]
-        for split in (TRAIN, EVAL)
-    }
-    return splits[TRAIN], splits[EVAL]
-
-
-def best_so_far(run: StoredRun) -> tuple[int, float]:
-    """(step, exact match) of the run's best checkpoint before this attempt."""
-    return run.best_checkpoint_step, float(run.metrics.get("best_exact_match", 0.0))
 
 
 def _die_with_parent(stop: Stop, parent: int) -> None:
@@ -97,17 +69,19 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
         reporter.close()
         step = int(reporter.metrics.get("step", 0))
         try:
-            runs.transition(
-                run.id,
-                state,
-                message,
-                from_states=(RunState.RUNNING,),
-                owner_attempt=run.attempt,
-                step=step,
-                events_before=[(step, "summary", reporter.metrics, 0)],
-                metrics=reporter.metrics,
-                checkpoint_step=reporter.checkpoint_step,
-                best_checkpoint_step=reporter.best_checkpoint_step,
+            _retry_while_unreachable(
+                lambda: runs.transition(
+                    run.id,
+                    state,
+                    message,
+                    from_states=(RunState.RUNNING,),
+                    owner_attempt=run.attempt,
+                    step=step,
+                    events_before=[(step, "summary", reporter.metrics, 0)],
+                    metrics=reporter.metrics,
+                    checkpoint_step=reporter.checkpoint_step,
+                    best_checkpoint_step=reporter.best_checkpoint_step,
+                )
             )
         except Exception as exc:
             # The server records the run FAILED with this log's last line instead.
@@ -147,6 +121,12 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
             RunState.FAILED,
             f"interrupted: the server stopped {where}; ResumeTrainingRun continues it",
         )
+    elif stop.reason == "database":
+        end(
+            RunState.FAILED,
+            f"stopped: the database took no events for {OUTAGE_LIMIT_S:.0f} s "
+            f"({reporter.outage}) {where}; ResumeTrainingRun continues it",
+        )
     elif stop.reason == "lost":
         reporter.close()
     elif step >= hp.max_steps:
@@ -161,6 +141,20 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
     else:
         end(RunState.FAILED, f"training stopped early {where}")
     return 0
+
+
+def _retry_while_unreachable(write: Callable[[], object]) -> None:
+    """The run's last write, again while the database cannot be reached (up to the
+    outage limit): a restart of the database must not lose how a run ended."""
+    deadline = time.monotonic() + OUTAGE_LIMIT_S
+    while True:
+        try:
+            write()
+            return
+        except Exception as exc:
+            if not database_unreachable(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _lead(distributed: ModuleType, group: list[str], run: str) -> None:

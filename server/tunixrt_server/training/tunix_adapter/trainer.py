@@ -22,10 +22,10 @@ from tunix.sft import metrics_logger, peft_trainer
 from tunix.sft import utils as sft_utils
 from tunix.sft.checkpoint_manager import CheckpointManager
 
+from ...presets import PRESETS
 from ...runspec import AUTO, Hyperparameters, RunSpec
 from .. import batches
 from ..checkpoints import BEST, ROTATED
-from ..presets import PRESETS
 from . import distributed, models, sharding
 from .decoding import Decoder
 from .exact_match import Best, EvalHook, exact_match_sample

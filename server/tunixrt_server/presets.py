@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tokenizer import VOCAB_SIZE
-
-# Byte vocabulary rounded up to a multiple of 8 for friendlier matmul shapes.
-_BYTE_EMBED = (VOCAB_SIZE + 7) // 8 * 8
+# The byte tokenizer's 261 ids (training/tokenizer.py) rounded up to a multiple of 8
+# for friendlier matmul shapes; a subword run sizes its own (tests/unit check both).
+BYTE_EMBED = 264
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ PRESETS: dict[str, Preset] = {
         "~1M parameters, 4 layers, byte tokenizer; trains on a laptop CPU in minutes",
         config=dict(
             num_layers=4,
-            num_embed=_BYTE_EMBED,
+            num_embed=BYTE_EMBED,
             embed_dim=128,
             hidden_dim=512,
             num_heads=4,
@@ -56,7 +55,7 @@ PRESETS: dict[str, Preset] = {
         "~8M parameters, 8 layers, byte tokenizer; for a GPU or patient CPUs",
         config=dict(
             num_layers=8,
-            num_embed=_BYTE_EMBED,
+            num_embed=BYTE_EMBED,
             embed_dim=256,
             hidden_dim=1024,
             num_heads=4,
