@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-corpus test test-slow lint bench
+.PHONY: install demo demo-corpus test test-unit test-inprocess test-slow lint bench soak
 
 # Both distributions, editable, with every extra, plus the dev group (pip >= 25.1).
 $(STAMP): pyproject.toml client/pyproject.toml server/pyproject.toml
@@ -34,6 +34,14 @@ lint: $(STAMP)
 test: lint
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest
 
+# The edit-test loop: pure modules only (no JAX, no subprocess, no server), seconds.
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+# Servicers in process (grpcio-testing), JAX in process, the import invariants.
+test-inprocess: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest tests/inprocess
+
 # Slow cases: the 300-step learning runs, workers + kill -9, 4 emulated devices vs 1,
 # the Gemma export round trip and the true 270M shapes: ~10 more minutes.
 test-slow: $(STAMP)
@@ -43,3 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench_ingest.py
 	$(BIN)/python scripts/bench_export.py
 	JAX_PLATFORMS=cpu $(BIN)/python scripts/bench_training.py
+
+# 30 minutes of mixed load on a throwaway PostgreSQL; a JSON line a minute.
+soak: $(STAMP)
+	JAX_PLATFORMS=cpu $(BIN)/python scripts/soak.py

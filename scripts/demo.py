@@ -34,7 +34,7 @@ DATA: dict[str, tuple[int, dict[str, str]]] = {
     "high_card_duel": (2000, {}),
     "arithmetic": (2000, {"difficulty": "easy"}),  # one operation on numbers up to 20
 }
-DEFAULT_STEPS = 500
+DEFAULT_STEPS = 1000
 
 console = Console()
 

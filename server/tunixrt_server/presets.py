@@ -1,7 +1,8 @@
 """Model presets, as plain data so the server can validate a run without importing JAX.
 
 A preset either spells out a small gemma3 ModelConfig that trains from random
-initialisation with the byte tokenizer, or names a published Gemma 3 model
+initialisation with a tokenizer of its own (a subword one trained on the run's
+train split, or bytes), or names a published Gemma 3 model
 whose weights, config.json and SentencePiece tokenizer must come from
 `model.local_path` (training/hf_layout.py); the directory's config.json then
 decides the shapes, and the named config only counts parameters for GetServerInfo.
@@ -36,7 +37,7 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "tiny-gemma3": Preset(
-        "~1M parameters, 4 layers, byte tokenizer; trains on a laptop CPU in minutes",
+        "~1M parameters, 4 layers, a tokenizer trained on the run's data; trains on a CPU",
         config=dict(
             num_layers=4,
             num_embed=BYTE_EMBED,
@@ -52,7 +53,7 @@ PRESETS: dict[str, Preset] = {
         max_context=1024,
     ),
     "small-gemma3": Preset(
-        "~8M parameters, 8 layers, byte tokenizer; for a GPU or patient CPUs",
+        "~8M parameters, 8 layers, a tokenizer trained on the run's data; for a GPU",
         config=dict(
             num_layers=8,
             num_embed=BYTE_EMBED,

@@ -5,7 +5,8 @@ ByteTokenizer: no vocabulary file, no download, any UTF-8 text round-trips. The
 Gemma turn markers get one id each so a prompt does not spend 13 tokens on
 `<start_of_turn>`. Ids: 0 pad, 1 bos, 2 eos, 3/4 the turn markers, 5.. bytes.
 
-SentencePieceTokenizer: a Gemma `tokenizer.model`.
+SentencePieceTokenizer: a SentencePiece `tokenizer.model`: Gemma's own, or the
+one a from-scratch run trains on its train split (subword.py).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from google.rpc import error_details_pb2
 
+from inprocess.harness import InProcess, Result
 from tunixrt import trace_from_dict
 from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
 from tunixrt_server.app import build_services
@@ -21,7 +22,6 @@ from tunixrt_server.auth import Authorizer
 from tunixrt_server.config import Settings
 from tunixrt_server.interceptors import ErrorInterceptor
 from tunixrt_server.storage.db import create_engine, migrate
-from unit.inprocess import InProcess, Result
 
 TOKENS = [("ana", "writer", "w-secret"), ("rob", "reader", "r-secret")]
 WRITER = (("authorization", "Bearer w-secret"),)
