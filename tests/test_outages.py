@@ -5,7 +5,9 @@ the database is back, without a restart."""
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -26,7 +28,7 @@ EXPORT_TRACES = 40_000
 # The worker holds its events through this long an outage (its limit is 60 s), and the
 # run is long enough to be training on both sides of it (~0.1 s a step on 2 cores).
 OUTAGE_S = 20.0
-OUTAGE_RUN_STEPS = 400
+OUTAGE_RUN_STEPS = 200
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
 
 
@@ -140,25 +142,46 @@ def test_an_unreachable_database_error_is_recognised_and_a_locked_one_is_not() -
 def test_a_run_trains_through_a_database_outage_and_loses_no_event(
     server_factory: Callable[..., ServerProcess], own_postgres: PostgresCluster, backend: str
 ) -> None:
-    """PostgreSQL stopped for OUTAGE_S while a run trains: the worker keeps training,
-    holds its events, and writes them in order once the database is back; the run
-    ends SUCCEEDED with an event log without gaps."""
+    """PostgreSQL stopped for OUTAGE_S while a run trains and a client watches it: the
+    worker keeps training, holds its events, and writes them in order once the
+    database is back; the run ends SUCCEEDED with an event log without gaps. The
+    watcher's stream fails retryably (or waits), and resuming it from the last
+    sequence it saw gives the rest, without gaps or repeats."""
     server = server_factory(database_url=own_postgres.new_database())
     with server.client(timeout=60) as rt:
         rt.import_jsonl(generate_jsonl("arithmetic", 200, seed=4))
         ds = rt.build_dataset("outage", "v1", eval_fraction=0.1, seed=4)
         hp = {"max_steps": OUTAGE_RUN_STEPS, "eval_every_steps": -1, "max_seq_len": 128}
         run = rt.create_training_run(ds.name, hyperparameters=hp)
-        for event in rt.watch_training_run(run.name):
-            if event.WhichOneof("event") == "step_metrics" and event.step >= 3:
-                break
+        watched: list[training_pb2.TrainingEvent] = []
+        broke: list[TunixRtError] = []
+        started = threading.Event()
+
+        def watch() -> None:
+            try:
+                for event in rt.watch_training_run(run.name):
+                    watched.append(event)
+                    if event.WhichOneof("event") == "step_metrics" and event.step >= 3:
+                        started.set()
+            except TunixRtError as exc:
+                broke.append(exc)
+            started.set()
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        assert started.wait(120)
         own_postgres.stop("fast")
         time.sleep(OUTAGE_S)
         own_postgres.start()
+        watcher.join(timeout=300)
+        if broke:
+            assert broke[0].code == grpc.StatusCode.UNAVAILABLE, broke[0]
+            watched += rt.watch_training_run(run.name, after_sequence=watched[-1].sequence)
         events = list(rt.watch_training_run(run.name))
         done = rt.get_training_run(run.name)
     assert done.state == SUCCEEDED, done.state_message
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert [e.sequence for e in watched] == [e.sequence for e in events]
     steps = [e.step for e in events if e.WhichOneof("event") == "step_metrics"]
     assert steps == list(range(1, OUTAGE_RUN_STEPS + 1))
     log = server.data_dir / "runs" / run.name.removeprefix("trainingRuns/") / "worker.log"
@@ -223,3 +246,45 @@ def test_a_database_stop_during_an_operation_is_retryable_and_leaves_nothing_hal
             full = rt.get_dataset(ds.name)
             assert full.stats.trace_count == len(list(rt.list_dataset_items(ds.name)))
     assert integrity_problems(url) == []
+
+
+@pytest.mark.parametrize("operation", ["build", "export"])
+def test_kill_9_during_a_build_or_an_export_leaves_nothing_half_written(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path, operation: str
+) -> None:
+    """The server killed with SIGKILL at a random point of a BuildDataset or an
+    ExportDataset: the client gets an error (never a short OK), a restarted server
+    on the same database has either the whole dataset or none, and serves on."""
+    data = tmp_path / "data"
+    server = server_factory(data_dir=data)
+    with server.client(timeout=60) as rt:
+        rt.import_jsonl(generate_jsonl("arithmetic", CHAOS_TRACES, seed=8))
+        base = rt.build_dataset("base", "v1", eval_fraction=0.1, seed=8)
+        outcome: list[object] = []
+
+        def run() -> None:
+            try:
+                if operation == "build":
+                    outcome.append(rt.build_dataset("during", "v1", eval_fraction=0.2, seed=9))
+                else:
+                    with rt.export_chunks(base.name, rows_per_chunk=64) as stream:
+                        summaries = [m.summary for m in stream if m.HasField("summary")]
+                    outcome.append(summaries)
+            except TunixRtError as exc:
+                outcome.append(exc)
+
+        call = threading.Thread(target=run)
+        call.start()
+        time.sleep(random.Random(f"{operation}-kill").uniform(0.0, 0.3))
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        call.join(timeout=60)
+        (result,) = outcome
+        if operation == "export" and not isinstance(result, TunixRtError):
+            assert [s.row_count for s in result] == [base.stats.trace_count]  # type: ignore[attr-defined]
+    again = server_factory(data_dir=data, database_url=server.database_url)
+    with again.client(timeout=60) as rt:
+        for ds in rt.list_datasets():
+            assert ds.stats.trace_count == len(list(rt.list_dataset_items(ds.name)))
+        assert rt.import_jsonl(generate_jsonl("arithmetic", 10, seed=10)).accepted_count == 10
+    assert integrity_problems(again.database_url) == []

@@ -166,6 +166,16 @@ def test_batch_with_both_payloads_is_invalid_argument(client: Client) -> None:
     assert err.value.field_violations[0].field == "requests[0]"
 
 
+def test_an_empty_batch_is_invalid_and_an_empty_stream_imports_nothing(client: Client) -> None:
+    for empty in (trace_pb2.ImportTracesRequest(), trace_pb2.ImportTracesRequest(jsonl=b"\n \n")):
+        with pytest.raises(InvalidArgument) as err:
+            client.import_traces([empty])
+        assert err.value.field_violations[0].field == "requests[0]"
+        assert "at least one trace" in err.value.field_violations[0].description
+    nothing = client.import_traces([])
+    assert (nothing.accepted_count, nothing.rejected_count) == (0, 0)
+
+
 def test_request_id_makes_create_idempotent(server: ServerProcess, client: Client) -> None:
     first = client.create_trace(trace_from_dict(_trace()), request_id="req-1")
     again = client.create_trace(trace_from_dict(_trace()), request_id="req-1")
@@ -188,6 +198,33 @@ def test_get_and_delete(client: Client) -> None:
     with pytest.raises(InvalidArgument) as bad:
         client.get_trace("traces/../../etc/passwd")
     assert bad.value.field_violations[0].field == "name"
+
+
+def test_a_basic_view_lists_and_gets_without_the_text(client: Client) -> None:
+    """TraceView BASIC: name, version, meta, create_time and step_count; FULL, the
+    default, everything (with step_count too); an unknown view is INVALID_ARGUMENT."""
+    steps = [{"i": n, "type": "calc", "content": f"step {n}"} for n in range(3)]
+    created = client.create_trace(trace_from_dict(_trace(steps=steps, meta={"source": "views"})))
+    full = client.get_trace(created.name)
+    basic = client.get_trace(created.name, view="BASIC")
+    assert full.prompt and len(full.steps) == 3 and full.step_count == 3
+    assert (basic.name, basic.step_count, basic.create_time) == (
+        full.name,
+        3,
+        full.create_time,
+    )
+    assert basic.meta == full.meta and basic.trace_version == full.trace_version
+    assert not basic.prompt and not basic.final_answer and not basic.steps
+    (listed,) = client.list_traces('source = "views"', view="BASIC")
+    assert listed == basic
+    (listed_full,) = client.list_traces('source = "views"')
+    assert listed_full == full
+    with pytest.raises(InvalidArgument) as err:
+        client._call(
+            client.traces.GetTrace,
+            trace_pb2.GetTraceRequest(name=created.name, view=trace_pb2.TraceView.ValueType(9)),
+        )
+    assert err.value.field_violations[0].field == "view"
 
 
 def test_filters_run_in_sql(client: Client, corpus_lines: list[bytes]) -> None:

@@ -284,7 +284,7 @@ def test_create_errors(client: Client, trainer: ServerProcess) -> None:
     bad("training_run.model.local_path", local_path="../../etc")
     bad("training_run.model.local_path", local_path="/etc")
     bad("training_run.hyperparameters.max_steps", hyperparameters={"max_steps": -5})
-    bad("training_run.hyperparameters.learning_rate", hyperparameters={"learning_rate": 99.0})
+    bad("training_run.hyperparameters.learning_rate", hyperparameters={"learning_rate": 2.0})
     bad("training_run.lora.rank", lora_rank=5000)
     bad("training_run.model.tokenizer.vocab_size", vocab_size=10)
     bad("training_run.model.tokenizer.vocab_size", tokenizer="bytes", vocab_size=1000)

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import grpc
 
 from . import exports, retry
-from .convert import dataset_split, export_format
+from .convert import dataset_split, export_format, trace_view
 from .errors import TunixRtError, from_rpc_error
 from .stream import Stream
 from .training_calls import TrainingCalls
@@ -173,16 +173,23 @@ class Client(TrainingCalls):
             trace_pb2.CreateTraceRequest(trace=trace, request_id=request_id),
         )
 
-    def get_trace(self, name: str) -> trace_pb2.Trace:
-        return self._call(self.traces.GetTrace, trace_pb2.GetTraceRequest(name=name))
+    def get_trace(self, name: str, *, view: str = "FULL") -> trace_pb2.Trace:
+        """`view="BASIC"`: name, trace_version, meta, create_time and step_count only."""
+        request = trace_pb2.GetTraceRequest(name=name, view=trace_view(view))
+        return self._call(self.traces.GetTrace, request)
 
-    def list_traces(self, filter: str = "", *, page_size: int = 0) -> Iterator[trace_pb2.Trace]:
-        """Every matching trace, newest first, fetched page by page."""
+    def list_traces(
+        self, filter: str = "", *, page_size: int = 0, view: str = "FULL"
+    ) -> Iterator[trace_pb2.Trace]:
+        """Every matching trace, newest first, fetched page by page; `view="BASIC"`
+        leaves out prompts, answers and steps."""
 
         def fetch(token: str) -> tuple[list[trace_pb2.Trace], str]:
             page = self._call(
                 self.traces.ListTraces,
-                trace_pb2.ListTracesRequest(filter=filter, page_size=page_size, page_token=token),
+                trace_pb2.ListTracesRequest(
+                    filter=filter, page_size=page_size, page_token=token, view=trace_view(view)
+                ),
             )
             return list(page.traces), page.next_page_token
 

@@ -59,3 +59,7 @@ def export_format(name: str) -> export_pb2.ExportFormat.ValueType:
 
 def dataset_split(name: str) -> dataset_pb2.DatasetSplit.ValueType:
     return dataset_pb2.DatasetSplit.Value(f"DATASET_SPLIT_{name.upper()}")
+
+
+def trace_view(name: str) -> trace_pb2.TraceView.ValueType:
+    return trace_pb2.TraceView.Value(f"TRACE_VIEW_{name.upper()}")

@@ -83,6 +83,7 @@ async def resolve_dataset(store: DatasetStore, name: str, field: str = "name") -
 
 
 def trace_to_proto(stored: StoredTrace) -> trace_pb2.Trace:
+    """A trace as stored; one read in the basic view has no prompt, answer or steps."""
     meta = struct_pb2.Struct()
     meta.update(stored.meta)
     return trace_pb2.Trace(
@@ -93,7 +94,15 @@ def trace_to_proto(stored: StoredTrace) -> trace_pb2.Trace:
         steps=[trace_pb2.TraceStep(**s) for s in orjson.loads(stored.steps_json)],
         meta=meta,
         create_time=timestamp(stored.create_time_us),
+        step_count=stored.step_count,
     )
+
+
+def full_view(view: int) -> bool:
+    """A TraceView from a request: FULL unless BASIC was asked for."""
+    if view not in trace_pb2.TraceView.values():
+        raise bad_field("view", f"unknown view {view}")
+    return view != trace_pb2.TRACE_VIEW_BASIC
 
 
 def dataset_item(trace_id: str, split: int) -> dataset_pb2.DatasetItem:

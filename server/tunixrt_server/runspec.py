@@ -34,7 +34,8 @@ class Hyperparameters:
     max_steps: int = _limit(200, 1, 1_000_000)
     batch_size: int = _limit(8, 1, 4_096)
     max_seq_len: int = _limit(AUTO, 16, 32_768, auto=True)
-    learning_rate: float = _limit(1e-2, 1e-8, 10.0)
+    # Above 1.0 AdamW diverges on every model here (tunix-rt refuses it too).
+    learning_rate: float = _limit(1e-2, 1e-8, 1.0)
     warmup_steps: int = _limit(10, 0, 1_000_000)
     # Exact-match decoding costs seconds on a CPU, so evaluations are not too frequent.
     eval_every_steps: int = _limit(100, -1, 1_000_000)

@@ -13,7 +13,7 @@ from tunixrt.v1 import trace_pb2, trace_pb2_grpc
 
 from . import metrics
 from .batch_parser import BatchParser, ParsedBatch, check_items
-from .convert import trace_to_proto
+from .convert import full_view, trace_to_proto
 from .errors import (
     ApiError,
     FieldViolation,
@@ -66,7 +66,8 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         self, request: trace_pb2.GetTraceRequest, context: Context
     ) -> trace_pb2.Trace:
         trace_id = parse_uuid_name(request.name, "traces")
-        stored = await asyncio.to_thread(self._store.get, trace_id)
+        full = full_view(request.view)
+        stored = await asyncio.to_thread(lambda: self._store.get(trace_id, full=full))
         if stored is None:
             raise not_found("trace", f"traces/{trace_id}")
         return trace_to_proto(stored)
@@ -75,8 +76,9 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         self, request: trace_pb2.ListTracesRequest, context: Context
     ) -> trace_pb2.ListTracesResponse:
         conditions = parse_filter(request.filter)
+        full = full_view(request.view)
         page, token = await paginate(
-            lambda limit, cursor: self._store.page(conditions, limit, cursor),
+            lambda limit, cursor: self._store.page(conditions, limit, cursor, full=full),
             lambda trace: trace.seq,
             requested_size=request.page_size,
             page_token=request.page_token,
@@ -113,6 +115,11 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
             batch = await self._parser.parse(request.jsonl, MAX_BATCH_TRACES, overlapped=overlapped)
         else:
             batch = await asyncio.to_thread(check_items, request.traces, trace_from_proto)
+        if not batch.item_count:
+            raise bad_field(
+                f"requests[{batch_index}]",
+                "a batch needs at least one trace (traces, or jsonl with a non-blank line)",
+            )
         if batch.item_count > MAX_BATCH_TRACES:
             raise bad_field(
                 f"requests[{batch_index}]",

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -19,6 +20,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _TraceView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TraceViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TraceView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRACE_VIEW_UNSPECIFIED: _TraceView.ValueType  # 0
+    """Same as TRACE_VIEW_FULL."""
+    TRACE_VIEW_BASIC: _TraceView.ValueType  # 1
+    """name, trace_version, meta, create_time and step_count: no prompt, answer
+    or steps. For listings that only pick traces.
+    """
+    TRACE_VIEW_FULL: _TraceView.ValueType  # 2
+    """Everything."""
+
+class TraceView(_TraceView, metaclass=_TraceViewEnumTypeWrapper):
+    """How much of a trace GetTrace and ListTraces return (AIP-157)."""
+
+TRACE_VIEW_UNSPECIFIED: TraceView.ValueType  # 0
+"""Same as TRACE_VIEW_FULL."""
+TRACE_VIEW_BASIC: TraceView.ValueType  # 1
+"""name, trace_version, meta, create_time and step_count: no prompt, answer
+or steps. For listings that only pick traces.
+"""
+TRACE_VIEW_FULL: TraceView.ValueType  # 2
+"""Everything."""
+Global___TraceView: _TypeAlias = TraceView  # noqa: Y015
 
 @_typing.final
 class TraceStep(_message.Message):
@@ -63,6 +92,7 @@ class Trace(_message.Message):
     STEPS_FIELD_NUMBER: _builtins.int
     META_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
+    STEP_COUNT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `traces/{uuid}`, assigned by the server."""
     trace_version: _builtins.str
@@ -71,6 +101,8 @@ class Trace(_message.Message):
     """The question put to the model; 1..50,000 chars."""
     final_answer: _builtins.str
     """The final answer; 1..50,000 chars."""
+    step_count: _builtins.int
+    """How many steps the trace has (in every view)."""
     @_builtins.property
     def steps(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraceStep]:
         """Reasoning steps, 0..1,000."""
@@ -95,10 +127,11 @@ class Trace(_message.Message):
         steps: _abc.Iterable[Global___TraceStep] | None = ...,
         meta: _struct_pb2.Struct | None = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
+        step_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "meta", b"meta"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "final_answer", b"final_answer", "meta", b"meta", "name", b"name", "prompt", b"prompt", "steps", b"steps", "trace_version", b"trace_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "final_answer", b"final_answer", "meta", b"meta", "name", b"name", "prompt", b"prompt", "step_count", b"step_count", "steps", b"steps", "trace_version", b"trace_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -141,16 +174,20 @@ class GetTraceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`traces/{uuid}`; a bare uuid is accepted too."""
+    view: Global___TraceView.ValueType
+    """BASIC or FULL (the default)."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        view: Global___TraceView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -165,6 +202,7 @@ class ListTracesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Maximum traces to return; 0 means 50, values over 1,000 are coerced to
     1,000 (AIP-158).
@@ -178,16 +216,19 @@ class ListTracesRequest(_message.Message):
     Fields: source, category, steps, create_time, meta.<key>[.<key>...].
     Operators: = != < <= > >=. Values: "strings", numbers, true, false.
     """
+    view: Global___TraceView.ValueType
+    """BASIC or FULL (the default)."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         filter: _builtins.str = ...,
+        view: Global___TraceView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -246,7 +287,8 @@ Global___DeleteTraceRequest: _TypeAlias = DeleteTraceRequest  # noqa: Y015
 @_typing.final
 class ImportTracesRequest(_message.Message):
     """One batch of a TraceService.ImportTraces stream. Set `traces` or `jsonl`,
-    not both; a batch holds at most 10,000 traces.
+    not both; a batch holds 1 to 10,000 traces (an empty batch is
+    INVALID_ARGUMENT; a stream of no batches imports nothing and says so).
     """
 
     DESCRIPTOR: _descriptor.Descriptor

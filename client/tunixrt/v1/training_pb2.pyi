@@ -192,7 +192,7 @@ class Hyperparameters(_message.Message):
     """
     learning_rate: _builtins.float
     """Peak learning rate (default: the preset's, 3e-2 for tiny-gemma3, else
-    1e-2); linear warm-up, then cosine decay to a tenth.
+    1e-2), at most 1.0; linear warm-up, then cosine decay to a tenth.
     """
     warmup_steps: _builtins.int
     """Linear warm-up steps (default 10)."""

@@ -30,8 +30,10 @@ class StoredTrace:
     final_answer: str
     steps_json: str
     meta: dict[str, Any]
+    step_count: int
 
 
+_LARGE = ("prompt", "final_answer", "steps_json")
 _COLUMNS = (
     traces.c.seq,
     traces.c.id,
@@ -41,6 +43,12 @@ _COLUMNS = (
     traces.c.final_answer,
     traces.c.steps_json,
     traces.c.meta,
+    traces.c.step_count,
+)
+# A basic view reads none of the large text columns.
+_BASIC_COLUMNS = tuple(
+    sa.literal(empty).label(c.name) if c.name in _LARGE else c
+    for c, empty in ((c, "[]" if c.name == "steps_json" else "") for c in _COLUMNS)
 )
 
 
@@ -161,13 +169,17 @@ class TraceStore:
         assert found is not None
         return found, True
 
-    def _get_where(self, clause: sa.ColumnElement[bool]) -> StoredTrace | None:
+    def _get_where(
+        self, clause: sa.ColumnElement[bool], *, full: bool = True
+    ) -> StoredTrace | None:
         with self._engine.connect() as conn:
-            row = conn.execute(sa.select(*_COLUMNS).where(clause)).first()
+            columns = _COLUMNS if full else _BASIC_COLUMNS
+            row = conn.execute(sa.select(*columns).where(clause)).first()
         return StoredTrace(*row) if row else None
 
-    def get(self, trace_id: str) -> StoredTrace | None:
-        return self._get_where(traces.c.id == trace_id)
+    def get(self, trace_id: str, *, full: bool = True) -> StoredTrace | None:
+        """`full=False`: no prompt, answer or steps (they read as empty)."""
+        return self._get_where(traces.c.id == trace_id, full=full)
 
     def export_rows(self, trace_ids: Sequence[str], *, meta: bool) -> dict[str, ExportRow]:
         """Export rows of these traces by id (the ones that exist), in one query."""
@@ -187,10 +199,15 @@ class TraceStore:
         return [t for t in unique if t not in found]
 
     def page(
-        self, conditions: Sequence[Condition], limit: int, before_seq: int | None
+        self,
+        conditions: Sequence[Condition],
+        limit: int,
+        before_seq: int | None,
+        *,
+        full: bool = True,
     ) -> list[StoredTrace]:
         """Newest first; `before_seq` is the keyset cursor of the previous page."""
-        query = sa.select(*_COLUMNS).where(where(conditions))
+        query = sa.select(*(_COLUMNS if full else _BASIC_COLUMNS)).where(where(conditions))
         if before_seq is not None:
             query = query.where(traces.c.seq < before_seq)
         query = query.order_by(traces.c.seq.desc()).limit(limit)
