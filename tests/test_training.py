@@ -315,6 +315,22 @@ def test_create_errors(client: Client, trainer: ServerProcess) -> None:
     names = [r.name for r in client.list_training_runs(page_size=1)]
     assert same[0].name in names and len(names) == len(set(names))
     assert all(r.state == SUCCEEDED for r in client.list_training_runs(state="SUCCEEDED"))
+    # AIP-160 filters: dataset (name or key), state, labels, create_time.
+    labelled = [r.name for r in client.list_training_runs('labels.team = "a"')]
+    assert labelled == [same[0].name]
+    assert {r.name for r in client.list_training_runs('dataset = "datasets/dev-v1"')} >= set(
+        labelled
+    )
+    assert not list(client.list_training_runs('dataset = "nope-v1" AND labels.team = "a"'))
+    assert all(
+        r.state == SUCCEEDED and r.dataset == "datasets/dev-v1"
+        for r in client.list_training_runs('state = "SUCCEEDED" AND dataset = "dev-v1"')
+    )
+    assert not list(client.list_training_runs('create_time > "2999-01-01T00:00:00Z"'))
+    for bad_filter in ('state = "DONE"', 'model = "x"', "state > 3", "dataset ="):
+        with pytest.raises(InvalidArgument) as err:
+            list(client.list_training_runs(bad_filter))
+        assert err.value.field_violations[0].field == "filter", bad_filter
 
 
 def test_learning_loop_on_a_learnable_dataset(client: Client, trainer: ServerProcess) -> None:

@@ -396,7 +396,7 @@ def watch(args: argparse.Namespace, rt: Client) -> int:
 
 
 def runs_list(args: argparse.Namespace, rt: Client) -> int:
-    emit(args, rt.list_training_runs(state=args.state), RUN_COLUMNS)
+    emit(args, rt.list_training_runs(args.filter, state=args.state), RUN_COLUMNS)
     return 0
 
 
@@ -673,6 +673,9 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = command(rsub, "list", runs_list, "List runs, newest first.")
     p.add_argument("--state", default="", help="QUEUED, RUNNING, SUCCEEDED, FAILED or CANCELLED")
+    p.add_argument(
+        "--filter", default="", help='e.g. \'dataset = "demo-v1" AND labels.team = "nlp"\''
+    )
     for name, handler, text in (
         ("show", runs_show, "Show one run."),
         ("cancel", runs_cancel, "Cancel a queued or running run (its checkpoint is kept)."),

@@ -67,13 +67,14 @@ class TrainingCalls:
         return self._call(self.training.GetTrainingRun, request)
 
     def list_training_runs(
-        self, *, state: str = "", page_size: int = 0
+        self, filter: str = "", *, state: str = "", page_size: int = 0
     ) -> Iterator[training_pb2.TrainingRun]:
+        """Runs newest first; `filter` e.g. 'dataset = "demo-v1" AND labels.team = "a"'."""
         state_value = run_state(state or "UNSPECIFIED")
 
         def fetch(token: str) -> tuple[list[training_pb2.TrainingRun], str]:
             request = training_pb2.ListTrainingRunsRequest(
-                page_size=page_size, page_token=token, state=state_value
+                page_size=page_size, page_token=token, state=state_value, filter=filter
             )
             page = self._call(self.training.ListTrainingRuns, request)
             return list(page.training_runs), page.next_page_token

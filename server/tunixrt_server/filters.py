@@ -1,6 +1,8 @@
-"""The trace filter language: a small AIP-160 subset, parsed into conditions.
+"""The filter language of ListTraces, BuildDataset and ListTrainingRuns: a small
+AIP-160 subset, parsed into conditions.
 
     source = "dev-reasoning-v2" AND meta.category = "reasoning" AND steps >= 2
+    dataset = "datasets/demo-v1" AND state = "SUCCEEDED" AND labels.team = "a"
 
 Parsing is separate from SQL: storage turns each Condition into a bound SQL
 expression, so filter values never reach SQL text.
@@ -15,6 +17,7 @@ from datetime import datetime
 import orjson
 
 from .errors import ApiError, bad_field
+from .run_state import RunState
 
 MAX_FILTER_CHARS = 4_096
 MAX_CONDITIONS = 32
@@ -25,10 +28,22 @@ Value = str | float | bool
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    field: str  # "source", "category", "steps", "create_time" or "meta"
+    field: str  # a scalar field of the grammar, or its map ("meta", "labels")
     op: str
     value: Value
     meta_path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What a filter may name: scalar fields with their value type, and one map
+    (`meta.<key>...` of a trace, `labels.<key>` of a run)."""
+
+    scalars: dict[str, type]
+    map_field: str
+
+    def describe(self) -> str:
+        return f"{', '.join(self.scalars)} or {self.map_field}.<key>"
 
 
 _TOKEN = re.compile(
@@ -40,7 +55,8 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_SCALAR_FIELDS = {"source": str, "category": str, "steps": float, "create_time": str}
+TRACES = Grammar({"source": str, "category": str, "steps": float, "create_time": str}, "meta")
+RUNS = Grammar({"dataset": str, "state": str, "create_time": str}, "labels")
 
 
 def _error(description: str, field_name: str = "filter") -> ApiError:
@@ -90,7 +106,7 @@ def parse_timestamp_us(text: str) -> int:
     return int(parsed.timestamp() * 1_000_000)
 
 
-def parse_filter(text: str) -> list[Condition]:
+def parse_filter(text: str, grammar: Grammar = TRACES) -> list[Condition]:
     """Parse a filter string into conditions joined by AND; raise INVALID_ARGUMENT."""
     if len(text) > MAX_FILTER_CHARS:
         raise _error(f"must be at most {MAX_FILTER_CHARS:,} characters")
@@ -113,23 +129,21 @@ def parse_filter(text: str) -> list[Condition]:
         if okind != "op":
             raise _error(f"expected one of {' '.join(OPERATORS)} after {fname!r}, got {op!r}")
         value = _value(vkind, vraw)
-        conditions.append(_condition(fname, op, value))
+        conditions.append(_condition(grammar, fname, op, value))
         if len(conditions) > MAX_CONDITIONS:
             raise _error(f"at most {MAX_CONDITIONS} conditions")
     return conditions
 
 
-def _condition(name: str, op: str, value: Value) -> Condition:
-    if name.startswith("meta."):
+def _condition(grammar: Grammar, name: str, op: str, value: Value) -> Condition:
+    if name.startswith(f"{grammar.map_field}."):
         path = tuple(name.split(".")[1:])
         if isinstance(value, bool) and op not in ("=", "!="):
             raise _error(f"{name}: true/false only compare with = or !=")
-        return Condition("meta", op, value, path)
-    expected = _SCALAR_FIELDS.get(name)
+        return Condition(grammar.map_field, op, value, path)
+    expected = grammar.scalars.get(name)
     if expected is None:
-        raise _error(
-            f"unknown field {name!r}; use source, category, steps, create_time or meta.<key>"
-        )
+        raise _error(f"unknown field {name!r}; use {grammar.describe()}")
     if isinstance(value, bool) or not isinstance(value, expected):
         kind = "a number" if expected is float else 'a "string"'
         raise _error(f"{name} compares with {kind}")
@@ -137,3 +151,23 @@ def _condition(name: str, op: str, value: Value) -> Condition:
         assert isinstance(value, str)
         return Condition(name, op, float(parse_timestamp_us(value)))
     return Condition(name, op, value)
+
+
+def parse_run_filter(text: str) -> list[Condition]:
+    """A ListTrainingRuns filter: `dataset` is a dataset's name or key, `state` a
+    TrainingRunState name (with or without its prefix), `labels.<key>` a label."""
+    conditions = []
+    for cond in parse_filter(text, RUNS):
+        if cond.field == "dataset":
+            key = str(cond.value).removeprefix("datasets/")
+            cond = Condition("dataset", cond.op, key)
+        elif cond.field == "state":
+            name = str(cond.value).removeprefix("TRAINING_RUN_STATE_")
+            if name not in RunState.__members__:
+                known = ", ".join(RunState.__members__)
+                raise _error(f"unknown state {cond.value!r}; use {known}")
+            if cond.op not in ("=", "!="):
+                raise _error("state compares with = or !=")
+            cond = Condition("state", cond.op, float(RunState[name]))
+        conditions.append(cond)
+    return conditions

@@ -32,6 +32,7 @@ from .errors import (
     invalid_argument,
     not_found,
 )
+from .filters import parse_run_filter
 from .inference import Inference
 from .names import check_request_id, inside_data_dir, parse_uuid_name
 from .pagination import paginate
@@ -162,12 +163,13 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
     ) -> training_pb2.ListTrainingRunsResponse:
         if request.state and int(request.state) not in {s.value for s in RunState}:
             raise bad_field("state", f"unknown state {request.state}")
+        conditions = parse_run_filter(request.filter)
         page, token = await paginate(
-            lambda limit, cursor: self._runs.page(limit, cursor, request.state or None),
+            lambda limit, cursor: self._runs.page(limit, cursor, request.state or None, conditions),
             lambda run: run.seq,
             requested_size=request.page_size,
             page_token=request.page_token,
-            query=f"runs|{request.state}",
+            query=f"runs|{request.state}|{request.filter}",
         )
         return training_pb2.ListTrainingRunsResponse(
             training_runs=[run_to_proto(r) for r in page], next_page_token=token

@@ -725,22 +725,31 @@ class ListTrainingRunsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """0 means 50; coerced to at most 1,000."""
     page_token: _builtins.str
     """From a previous response."""
     state: Global___TrainingRunState.ValueType
     """Only runs in this state (UNSPECIFIED: all)."""
+    filter: _builtins.str
+    """AIP-160 subset, the grammar of ListTraces: comparisons joined by AND, e.g.
+    `dataset = "datasets/demo-v1" AND state = "SUCCEEDED" AND labels.team =
+    "nlp" AND create_time > "2026-01-01T00:00:00Z"`. Fields: dataset (a name
+    or key), state (a TrainingRunState name, = or !=), create_time,
+    labels.<key>.
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         state: Global___TrainingRunState.ValueType = ...,
+        filter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -14,9 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..filters import Condition
 from ..run_state import UNFINISHED, RunState
 from ..runspec import RunSpec
 from . import run_events, run_notify
+from .filtering import runs_where
 from .run_events import Event, NewEvent
 from .schema import training_runs
 from .traces import now_us
@@ -99,8 +101,16 @@ class RunStore:
         row = conn.execute(sa.select(*_COLUMNS).where(condition)).first()
         return _stored(row) if row else None
 
-    def page(self, limit: int, before_seq: int | None, state: int | None) -> list[StoredRun]:
+    def page(
+        self,
+        limit: int,
+        before_seq: int | None,
+        state: int | None,
+        conditions: Sequence[Condition] = (),
+    ) -> list[StoredRun]:
+        """Newest first; `conditions` from a RUNS filter (filters.parse_run_filter)."""
         query = sa.select(*_COLUMNS).order_by(training_runs.c.seq.desc()).limit(limit)
+        query = query.where(runs_where(conditions))
         if before_seq is not None:
             query = query.where(training_runs.c.seq < before_seq)
         if state is not None:
