@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import threading
 import time
@@ -270,6 +271,41 @@ def test_a_subword_run_exports_its_tokenizer_and_a_run_from_the_export_reads_ali
             "dev-v1", local_path="exports/subword", tokenizer="bytes", hyperparameters=QUICK
         )
     assert err.value.field_violations[0].field == "training_run.model.tokenizer"
+
+
+def test_validate_only_stores_nothing_and_epochs_resolve_to_the_steps_that_train(
+    client: Client,
+) -> None:
+    train_count = client.get_dataset("datasets/dev-v1").stats.train_count
+    before = [r.name for r in client.list_training_runs()]
+    checked = client.create_training_run(
+        "dev-v1",
+        hyperparameters={"num_epochs": 2, "batch_size": 8},
+        labels={"team": "dry"},
+        validate_only=True,
+    )
+    assert checked.name == "" and checked.state == QUEUED and checked.labels["team"] == "dry"
+    hp = checked.hyperparameters
+    assert (hp.num_epochs, hp.max_steps) == (2, math.ceil(2 * train_count / 8))
+    assert hp.learning_rate == 3e-2  # the preset's default, resolved
+    assert [r.name for r in client.list_training_runs()] == before
+    with pytest.raises(NotFound):
+        client.create_training_run("datasets/nope-v1", validate_only=True)
+    with pytest.raises(InvalidArgument) as err:
+        client.create_training_run(
+            "dev-v1", hyperparameters={"num_epochs": 1, "max_steps": 5}, validate_only=True
+        )
+    assert err.value.field_violations[0].field == "training_run.hyperparameters.num_epochs"
+
+    run = client.create_training_run(
+        "dev-v1", hyperparameters={**QUICK, "num_epochs": 1, "batch_size": 64}
+    )
+    steps = math.ceil(train_count / 64)
+    assert run.hyperparameters.max_steps == steps
+    events = list(client.watch_training_run(run.name))
+    trained = [e.step for e in events if kind(e) == "step_metrics"]
+    assert trained == list(range(1, steps + 1))
+    assert client.get_training_run(run.name).state == SUCCEEDED
 
 
 def test_create_errors(client: Client, trainer: ServerProcess) -> None:

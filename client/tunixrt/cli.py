@@ -307,6 +307,7 @@ def train(args: argparse.Namespace, rt: Client) -> int:
     labels = dict(item.split("=", 1) for item in args.label)
     hp = {
         "max_steps": args.steps,
+        "num_epochs": args.epochs,
         "batch_size": args.batch_size,
         "max_seq_len": args.seq_len,
         "learning_rate": args.learning_rate,
@@ -327,7 +328,11 @@ def train(args: argparse.Namespace, rt: Client) -> int:
         mesh={"fsdp": args.fsdp, "tp": args.tp},
         created_by=args.created_by or os.environ.get("USER", ""),
         labels=labels,
+        validate_only=args.validate_only,
     )
+    if args.validate_only:
+        emit_one(args, run)
+        return 0
     if args.json:
         emit_one(args, run)
     else:
@@ -639,6 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--vocab-size", type=int, default=0, help="subword pieces (default 640)")
     p.add_argument("--steps", type=int, default=0, help="max steps (default 200)")
+    p.add_argument("--epochs", type=int, default=0, help="passes over the train split, not --steps")
+    p.add_argument(
+        "--validate-only", action="store_true", help="check the run and print it; start nothing"
+    )
     p.add_argument("--batch-size", type=int, default=0)
     p.add_argument("--seq-len", type=int, default=0)
     p.add_argument("--learning-rate", type=float, default=0.0)

@@ -39,12 +39,15 @@ class TrainingCalls:
         created_by: str = "",
         labels: dict[str, str] | None = None,
         request_id: str = "",
+        validate_only: bool = False,
     ) -> training_pb2.TrainingRun:
         """Queue a run; zero/absent hyperparameters take the server's defaults.
         `lora_rank` > 0 trains LoRA adapters instead of all weights. `mesh`, e.g.
         {"fsdp": 4} or {"fsdp": 2, "tp": 2}, spreads it over the worker's devices
         (default: all of them on fsdp). `tokenizer` ("subword", the default, or
-        "bytes") and `vocab_size` choose a from-scratch model's tokenizer."""
+        "bytes") and `vocab_size` choose a from-scratch model's tokenizer.
+        `validate_only` checks the run and returns it as it would be, storing nothing;
+        hyperparameters={"num_epochs": N} trains N passes instead of max_steps."""
         hp = (
             hyperparameters
             if isinstance(hyperparameters, training_pb2.Hyperparameters)
@@ -59,7 +62,9 @@ class TrainingCalls:
             created_by=created_by,
             labels=labels or {},
         )
-        request = training_pb2.CreateTrainingRunRequest(training_run=run, request_id=request_id)
+        request = training_pb2.CreateTrainingRunRequest(
+            training_run=run, request_id=request_id, validate_only=validate_only
+        )
         return self._call(self.training.CreateTrainingRun, request)
 
     def get_training_run(self, name: str) -> training_pb2.TrainingRun:

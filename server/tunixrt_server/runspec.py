@@ -49,6 +49,8 @@ class Hyperparameters:
     # Global-norm gradient clipping; -1 turns it off.
     max_grad_norm: float = _limit(1.0, -1.0, 1e6)
     system_instruction: str = ""
+    # Passes over the train split; resolved into max_steps when the run is created.
+    num_epochs: int = _limit(0, 0, 10_000)
 
     @classmethod
     def resolve(
@@ -181,6 +183,25 @@ class RunSpec:
             prefix="training_run.hyperparameters",
         )
         return cls(model, hp, _lora(run.lora), _mesh(run.mesh))
+
+    def with_epochs_resolved(self, train_examples: int, *, steps_given: bool) -> RunSpec:
+        """max_steps from num_epochs over `train_examples` (num_epochs is kept, to
+        show how the steps came about); INVALID_ARGUMENT when both were given."""
+        hp = self.hyperparameters
+        if not hp.num_epochs:
+            return self
+        field = "training_run.hyperparameters"
+        if steps_given:
+            raise bad_field(f"{field}.num_epochs", "give num_epochs or max_steps, not both")
+        steps = math.ceil(hp.num_epochs * train_examples / hp.batch_size)
+        low, high = dataclasses.fields(Hyperparameters)[0].metadata["range"]
+        if not low <= steps <= high:
+            raise bad_field(
+                f"{field}.num_epochs",
+                f"{hp.num_epochs} epochs of {train_examples:,} examples in batches of "
+                f"{hp.batch_size} are {steps:,} steps; at most {high:,}",
+            )
+        return dataclasses.replace(self, hyperparameters=dataclasses.replace(hp, max_steps=steps))
 
     def with_max_seq_len(self, value: int) -> RunSpec:
         hp = dataclasses.replace(self.hyperparameters, max_seq_len=value)

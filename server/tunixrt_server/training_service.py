@@ -40,6 +40,7 @@ from .run_state import TERMINAL, RunState
 from .runspec import RunSpec
 from .storage.datasets import DatasetStore
 from .storage.runs import RunExists, RunStore, StoredRun
+from .storage.traces import now_us
 from .training import hf_layout
 from .training.checkpoints import MODEL_FILE
 from .training.inference_pool import InferencePool
@@ -123,12 +124,17 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         if bad:
             raise invalid_argument(bad)
         dataset = await resolve_dataset(self._datasets, given.dataset, "training_run.dataset")
-        if dataset.stats.get("train_count", 0) == 0:
+        train_count = int(dataset.stats.get("train_count", 0))
+        if train_count == 0:
             raise failed_precondition(
                 f"datasets/{dataset.key} has no train split to train on",
                 reason="EMPTY_TRAIN_SPLIT",
                 subject=f"datasets/{dataset.key}",
             )
+        spec = spec.with_epochs_resolved(
+            train_count, steps_given=given.hyperparameters.max_steps != 0
+        )
+
         queued = (await asyncio.to_thread(self._runs.count_by_state)).get(QUEUED, 0)
         if queued >= self._max_queued:
             raise ApiError(
@@ -137,12 +143,15 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
                 "TOO_MANY_QUEUED_RUNS",
             )
         caller = current_caller()
+        created_by = caller.name if caller else given.created_by or "anonymous"
+        if request.validate_only:
+            return _would_be(dataset.key, spec, created_by, dict(given.labels))
         try:
             run = await asyncio.to_thread(
                 self._runs.create,
                 dataset.key,
                 spec,
-                caller.name if caller else given.created_by or "anonymous",
+                created_by,
                 dict(given.labels),
                 request_id,
             )
@@ -307,3 +316,34 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         self, request: training_pb2.ExportModelRequest, context: Any
     ) -> training_pb2.ExportModelResponse:
         return await self._inference.export_model(request)
+
+
+def _would_be(
+    dataset_key: str, spec: RunSpec, created_by: str, labels: dict[str, str]
+) -> training_pb2.TrainingRun:
+    """A validate_only create's answer: the run as it would be queued, unnamed."""
+    run = StoredRun(
+        seq=0,
+        id="",
+        dataset_key=dataset_key,
+        spec=spec,
+        state=RunState.QUEUED,
+        state_message="validate_only: checked, nothing stored or queued",
+        created_by=created_by,
+        labels=labels,
+        create_time_us=now_us(),
+        start_time_us=None,
+        end_time_us=None,
+        metrics={},
+        checkpoint_step=0,
+        best_checkpoint_step=0,
+        evaluations=[],
+        attempt=0,
+        heartbeat_us=None,
+        last_sequence=0,
+        cancel_requested=False,
+        request_id=None,
+    )
+    msg = run_to_proto(run)
+    msg.name = ""
+    return msg

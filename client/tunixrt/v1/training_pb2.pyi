@@ -179,6 +179,7 @@ class Hyperparameters(_message.Message):
     EVAL_EXAMPLES_FIELD_NUMBER: _builtins.int
     EARLY_STOPPING_EVALS_FIELD_NUMBER: _builtins.int
     MAX_GRAD_NORM_FIELD_NUMBER: _builtins.int
+    NUM_EPOCHS_FIELD_NUMBER: _builtins.int
     max_steps: _builtins.int
     """Optimiser steps (default 200)."""
     batch_size: _builtins.int
@@ -221,6 +222,12 @@ class Hyperparameters(_message.Message):
     """Clip the gradients' global norm to this before each update (default 1.0;
     -1 turns clipping off). Keeps the loss from jumping at high learning rates.
     """
+    num_epochs: _builtins.int
+    """Passes over the train split, instead of max_steps (giving both is
+    INVALID_ARGUMENT). The server resolves it when the run is created:
+    max_steps = ceil(num_epochs * train examples / batch_size), shown in the
+    run's hyperparameters, and exactly what trains.
+    """
     def __init__(
         self,
         *,
@@ -237,10 +244,11 @@ class Hyperparameters(_message.Message):
         eval_examples: _builtins.int = ...,
         early_stopping_evals: _builtins.int = ...,
         max_grad_norm: _builtins.float = ...,
+        num_epochs: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "checkpoint_every_steps", b"checkpoint_every_steps", "early_stopping_evals", b"early_stopping_evals", "eval_every_steps", b"eval_every_steps", "eval_examples", b"eval_examples", "learning_rate", b"learning_rate", "max_grad_norm", b"max_grad_norm", "max_seq_len", b"max_seq_len", "max_steps", b"max_steps", "seed", b"seed", "system_instruction", b"system_instruction", "warmup_steps", b"warmup_steps", "weight_decay", b"weight_decay"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_size", b"batch_size", "checkpoint_every_steps", b"checkpoint_every_steps", "early_stopping_evals", b"early_stopping_evals", "eval_every_steps", b"eval_every_steps", "eval_examples", b"eval_examples", "learning_rate", b"learning_rate", "max_grad_norm", b"max_grad_norm", "max_seq_len", b"max_seq_len", "max_steps", b"max_steps", "num_epochs", b"num_epochs", "seed", b"seed", "system_instruction", b"system_instruction", "warmup_steps", b"warmup_steps", "weight_decay", b"weight_decay"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -674,8 +682,15 @@ class CreateTrainingRunRequest(_message.Message):
 
     TRAINING_RUN_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Optional idempotency key (at most 128 chars)."""
+    validate_only: _builtins.bool
+    """Check the run as a create would (the dataset and its train split, the
+    model and local_path, every hyperparameter, resolved as it would train)
+    and return it, without storing or queueing anything (AIP-163). Its name
+    is empty.
+    """
     @_builtins.property
     def training_run(self) -> Global___TrainingRun:
         """The run to create; only dataset is required."""
@@ -685,10 +700,11 @@ class CreateTrainingRunRequest(_message.Message):
         *,
         training_run: Global___TrainingRun | None = ...,
         request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["training_run", b"training_run"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "training_run", b"training_run"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "training_run", b"training_run", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
