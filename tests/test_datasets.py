@@ -331,6 +331,41 @@ def test_tunix_rt_rows_read_unchanged_by_its_scripts(loaded: Client) -> None:
         assert list(as_trace) == ["id", "prompts", "trace_steps", "final_answer", "metadata"]
 
 
+def test_training_example_rows_are_tunix_rts_byte_for_byte(loaded: Client) -> None:
+    """tunix-rt's TrainingExample rows, written out independently: the prompt with the
+    instruction appended, the numbered reasoning, metadata led by source_trace_id.
+    The id is the one field chosen here (tunix-rt's is random): a UUID of the trace's,
+    so two exports are byte-identical."""
+    loaded.build_dataset("examples", "v1")
+    traces = [orjson.loads(x) for x in export_bytes(loaded, "examples-v1")[0].splitlines()]
+    first, _ = export_bytes(loaded, "examples-v1", format="training_example")
+    again, _ = export_bytes(loaded, "examples-v1", format="training_example")
+    assert first == again
+    rows = [orjson.loads(x) for x in first.splitlines()]
+    assert len(rows) == len(traces) == 550
+    for trace, row in zip(traces, rows, strict=True):
+        lines = [f"{n}. {s['content']}" for n, s in enumerate(trace["steps"], 1)]
+        response = "\n".join(
+            [*(["Reasoning:", *lines] if lines else []), f"Answer: {trace['final_answer']}"]
+        )
+        created = datetime.fromisoformat(trace["create_time"].replace("Z", "+00:00")).isoformat()
+        assert row == {
+            "id": row["id"],
+            "prompt": f"{trace['prompt']}\n\nPlease show your reasoning steps.",
+            "response": response,
+            "metadata": {
+                "source_trace_id": trace["id"],
+                "created_at": created,
+                "trace_version": trace["trace_version"],
+                **trace["meta"],
+            },
+        }
+        assert list(row) == ["id", "prompt", "response", "metadata"]
+        assert list(row["metadata"])[:3] == ["source_trace_id", "created_at", "trace_version"]
+        assert uuid.UUID(row["id"]).version == 5
+    assert len({r["id"] for r in rows}) == 550
+
+
 def test_export_listed_traces_in_the_order_given(loaded: Client, tmp_path: Path) -> None:
     names = [t.name for t in itertools.islice(loaded.list_traces(page_size=10), 4)]
     order = [names[3], names[0], names[3], names[1]]  # a repeat is exported again

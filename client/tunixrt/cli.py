@@ -627,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
             "prompt_completion",
             "tunix_rt_trace",
             "tunix_rt_sft",
+            "training_example",
         ],
     )
     p.add_argument("--split", default="ALL", choices=["ALL", "TRAIN", "EVAL"])

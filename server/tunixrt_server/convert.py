@@ -48,6 +48,7 @@ EXPORT_FORMATS = {
     export_pb2.EXPORT_FORMAT_PROMPT_COMPLETION: "prompt_completion",
     export_pb2.EXPORT_FORMAT_TUNIX_RT_TRACE: "tunix_rt_trace",
     export_pb2.EXPORT_FORMAT_TUNIX_RT_SFT: "tunix_rt_sft",
+    export_pb2.EXPORT_FORMAT_TRAINING_EXAMPLE: "training_example",
 }
 
 

@@ -11,6 +11,7 @@ tunix_sft is byte-for-byte the tunix-rt rendering (docs/contract.md):
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -132,6 +133,22 @@ def _tunix_rt_sft_row(row: ExportRow, system: str) -> dict[str, Any]:
     }
 
 
+# tunix-rt's TrainingExample: the instruction it appends, and a namespace that makes
+# the row id a function of the trace (tunix-rt draws a random one; an export here is
+# byte-identical every time, so its checksum and resume hold).
+TRAINING_EXAMPLE_INSTRUCTION = "\n\nPlease show your reasoning steps."
+_TRAINING_EXAMPLE_IDS = uuid.UUID("0b5e8a52-3c1d-4a8e-9f3e-6f1f2d7c9a10")
+
+
+def _training_example_row(row: ExportRow, system: str) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid5(_TRAINING_EXAMPLE_IDS, row.id)),
+        "prompt": user_text(row.prompt, system) + TRAINING_EXAMPLE_INSTRUCTION,
+        "response": model_text(orjson.loads(row.steps_json), row.final_answer),
+        "metadata": {"source_trace_id": row.id, **_tunix_rt_metadata(row)},
+    }
+
+
 FORMATS: dict[str, Callable[[ExportRow, str], dict[str, Any]]] = {
     "trace": _trace_row,
     "tunix_sft": _sft_row,
@@ -139,9 +156,10 @@ FORMATS: dict[str, Callable[[ExportRow, str], dict[str, Any]]] = {
     "prompt_completion": _prompt_completion_row,
     "tunix_rt_trace": _tunix_rt_trace_row,
     "tunix_rt_sft": _tunix_rt_sft_row,
+    "training_example": _training_example_row,
 }
 # Only these formats show meta; the others skip decoding it.
-NEEDS_META = {"trace", "tunix_rt_trace", "tunix_rt_sft"}
+NEEDS_META = {"trace", "tunix_rt_trace", "tunix_rt_sft", "training_example"}
 
 
 def render_lines(fmt: str, rows: Sequence[ExportRow], system: str = "") -> list[bytes]:

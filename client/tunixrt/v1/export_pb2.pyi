@@ -53,6 +53,13 @@ class _ExportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExportFo
     rendered Gemma text), "final_answer", "metadata": {"created_at",
     "trace_version", "format": "tunix_sft", ...meta}}.
     """
+    EXPORT_FORMAT_TRAINING_EXAMPLE: _ExportFormat.ValueType  # 7
+    """The tunix-rt project's TrainingExample rows: {"id", "prompt" (the prompt,
+    then "\\n\\nPlease show your reasoning steps."), "response" ("Reasoning:\\n1.
+    ...\\nAnswer: ..."), "metadata": {"source_trace_id", "created_at",
+    "trace_version", ...meta}}. The id is a UUID derived from the trace's, so
+    every export of the same traces is byte-identical.
+    """
 
 class ExportFormat(_ExportFormat, metaclass=_ExportFormatEnumTypeWrapper):
     """The shape of each exported JSONL row."""
@@ -83,6 +90,13 @@ EXPORT_FORMAT_TUNIX_RT_SFT: ExportFormat.ValueType  # 6
 """The tunix-rt project's own tunix_sft rows: {"id", "prompts" (the
 rendered Gemma text), "final_answer", "metadata": {"created_at",
 "trace_version", "format": "tunix_sft", ...meta}}.
+"""
+EXPORT_FORMAT_TRAINING_EXAMPLE: ExportFormat.ValueType  # 7
+"""The tunix-rt project's TrainingExample rows: {"id", "prompt" (the prompt,
+then "\\n\\nPlease show your reasoning steps."), "response" ("Reasoning:\\n1.
+...\\nAnswer: ..."), "metadata": {"source_trace_id", "created_at",
+"trace_version", ...meta}}. The id is a UUID derived from the trace's, so
+every export of the same traces is byte-identical.
 """
 Global___ExportFormat: _TypeAlias = ExportFormat  # noqa: Y015
 
