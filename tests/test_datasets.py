@@ -288,6 +288,41 @@ def test_training_manifest_yaml(loaded: Client) -> None:
     assert err.value.field_violations[0].field == "hyperparameters[learning_rat]"
 
 
+def test_training_manifest_in_the_tunix_rt_shape(loaded: Client) -> None:
+    ds = loaded.build_dataset("rtman", "v1", eval_fraction=0.1)
+    doc = yaml.safe_load(
+        loaded.get_training_manifest(
+            "rtman-v1",
+            style="TUNIX_RT",
+            hyperparameters={"learning_rate": "2e-3", "num_epochs": "3", "batch_size": "8"},
+        )
+    )
+    assert list(doc) == ["version", "runner", "mode", "model", "dataset", "training", "output"]
+    assert (doc["version"], doc["runner"], doc["mode"]) == ("1.0", "tunix", "sft")
+    assert doc["model"] == {"model_id": "tiny-gemma3"}
+    assert doc["dataset"] == {"format": "tunix_sft", "path": "./datasets/rtman-v1.jsonl"}
+    assert doc["training"] == {
+        "learning_rate": 2e-3,
+        "num_epochs": 3,
+        "batch_size": 8,
+        "max_seq_length": 1024,  # the preset's context; the run picks within it
+        "device": "auto",
+    }
+    assert doc["output"] == {"output_dir": "./output/rtman-v1"}
+    # max_steps alone: the passes it makes, rounded up.
+    steps_only = yaml.safe_load(
+        loaded.get_training_manifest(
+            "rtman-v1", style="TUNIX_RT", hyperparameters={"max_steps": "100"}
+        )
+    )
+    assert steps_only["training"]["num_epochs"] == -(-100 * 8 // ds.stats.train_count)
+    for model, hint in (("google/gemma-2b-it", "Gemma 1 or 2"), ("gpt-9", "tiny-gemma3")):
+        with pytest.raises(InvalidArgument) as err:
+            loaded.get_training_manifest("rtman-v1", model=model, style="TUNIX_RT")
+        assert err.value.field_violations[0].field == "model"
+        assert hint in err.value.message and "local_path" in err.value.message
+
+
 def tunix_rt_rows(trace: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The tunix-rt project's own trace and tunix_sft rows for an exported trace,
     written out from its shape, independently of the server."""

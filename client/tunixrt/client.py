@@ -391,10 +391,19 @@ class Client(TrainingCalls):
         )
 
     def get_training_manifest(
-        self, dataset: str, *, model: str = "", hyperparameters: dict[str, str] | None = None
+        self,
+        dataset: str,
+        *,
+        model: str = "",
+        hyperparameters: dict[str, str] | None = None,
+        style: str = "TUNIXRT_V1",
     ) -> str:
+        """The manifest YAML; `style="TUNIX_RT"` writes the tunix-rt project's shape."""
         request = export_pb2.GetTrainingManifestRequest(
-            dataset=dataset, model=model, hyperparameters=hyperparameters or {}
+            dataset=dataset,
+            model=model,
+            hyperparameters=hyperparameters or {},
+            style=export_pb2.ManifestStyle.Value(f"MANIFEST_STYLE_{style.upper()}"),
         )
         return self._call(self.exports.GetTrainingManifest, request).yaml
 

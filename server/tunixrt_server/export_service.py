@@ -4,7 +4,6 @@ Tunix run manifests."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,7 +13,7 @@ import yaml
 
 from tunixrt.v1 import export_pb2, export_pb2_grpc
 
-from . import metrics
+from . import manifests, metrics
 from .convert import EXPORT_FORMATS, resolve_dataset, split_filter
 from .errors import ApiError, FieldViolation, bad_field, invalid_argument
 from .names import parse_uuid_name
@@ -189,33 +188,27 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
     async def GetTrainingManifest(
         self, request: export_pb2.GetTrainingManifestRequest, context: Any
     ) -> export_pb2.GetTrainingManifestResponse:
+        if request.style not in export_pb2.ManifestStyle.values():
+            raise bad_field("style", f"unknown style {request.style}")
+        model = manifests.check_model(request.model or DEFAULT_PRESET)
         ds = await resolve_dataset(self._store, request.dataset, "dataset")
         overrides = Hyperparameters.parse_overrides(request.hyperparameters)
-        preset = request.model or DEFAULT_PRESET
-        training = dataclasses.asdict(Hyperparameters.resolve(overrides, preset=preset))
-        manifest = {
-            "apiVersion": "tunixrt.v1",
-            "kind": "TunixSftRun",
-            "dataset": {
-                "name": f"datasets/{ds.key}",
-                "key": ds.key,
-                "build_id": ds.build_id,
-                "train_count": ds.stats["train_count"],
-                "eval_count": ds.stats["eval_count"],
-                "export": {
-                    "rpc": "tunixrt.v1.ExportService/ExportDataset",
-                    "format": "prompt_completion",
-                    "train_split": "DATASET_SPLIT_TRAIN",
-                    "eval_split": "DATASET_SPLIT_EVAL",
-                },
-            },
-            "model": {"preset": preset},
-            "training": {
-                "trainer": "tunix.sft.PeftTrainer",
-                "loss_mask": "completion_only",
-                **training,
-            },
+        hp = Hyperparameters.resolve(overrides, preset=model)
+        if hp.num_epochs and "max_steps" in overrides:
+            raise bad_field("hyperparameters[num_epochs]", "give num_epochs or max_steps, not both")
+        dataset = {
+            "name": f"datasets/{ds.key}",
+            "key": ds.key,
+            "build_id": ds.build_id,
+            "train_count": ds.stats["train_count"],
+            "eval_count": ds.stats["eval_count"],
         }
+        build = (
+            manifests.tunix_rt
+            if request.style == export_pb2.MANIFEST_STYLE_TUNIX_RT
+            else manifests.tunixrt_v1
+        )
+        manifest = build(dataset, model, hp)
         return export_pb2.GetTrainingManifestResponse(
             yaml=yaml.safe_dump(manifest, sort_keys=False)
         )

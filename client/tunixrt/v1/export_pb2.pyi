@@ -100,6 +100,42 @@ every export of the same traces is byte-identical.
 """
 Global___ExportFormat: _TypeAlias = ExportFormat  # noqa: Y015
 
+class _ManifestStyle:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ManifestStyleEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ManifestStyle.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MANIFEST_STYLE_UNSPECIFIED: _ManifestStyle.ValueType  # 0
+    """Same as MANIFEST_STYLE_TUNIXRT_V1."""
+    MANIFEST_STYLE_TUNIXRT_V1: _ManifestStyle.ValueType  # 1
+    """This service's own: apiVersion tunixrt.v1, kind TunixSftRun, the dataset
+    with its ExportDataset call, the model preset, every resolved
+    hyperparameter.
+    """
+    MANIFEST_STYLE_TUNIX_RT: _ManifestStyle.ValueType  # 2
+    """The tunix-rt project's: version "1.0", runner tunix, mode sft,
+    model.model_id, dataset.{format, path}, training.{learning_rate,
+    num_epochs, batch_size, max_seq_length, device}, output.output_dir.
+    """
+
+class ManifestStyle(_ManifestStyle, metaclass=_ManifestStyleEnumTypeWrapper):
+    """The shape of a training manifest."""
+
+MANIFEST_STYLE_UNSPECIFIED: ManifestStyle.ValueType  # 0
+"""Same as MANIFEST_STYLE_TUNIXRT_V1."""
+MANIFEST_STYLE_TUNIXRT_V1: ManifestStyle.ValueType  # 1
+"""This service's own: apiVersion tunixrt.v1, kind TunixSftRun, the dataset
+with its ExportDataset call, the model preset, every resolved
+hyperparameter.
+"""
+MANIFEST_STYLE_TUNIX_RT: ManifestStyle.ValueType  # 2
+"""The tunix-rt project's: version "1.0", runner tunix, mode sft,
+model.model_id, dataset.{format, path}, training.{learning_rate,
+num_epochs, batch_size, max_seq_length, device}, output.output_dir.
+"""
+Global___ManifestStyle: _TypeAlias = ManifestStyle  # noqa: Y015
+
 @_typing.final
 class ExportDatasetRequest(_message.Message):
     """Request for ExportService.ExportDataset."""
@@ -318,10 +354,16 @@ class GetTrainingManifestRequest(_message.Message):
     DATASET_FIELD_NUMBER: _builtins.int
     HYPERPARAMETERS_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    STYLE_FIELD_NUMBER: _builtins.int
     dataset: _builtins.str
     """`datasets/{dataset_key}`; a bare key is accepted too."""
     model: _builtins.str
-    """Model preset name; empty means the default."""
+    """Model preset name; empty means the default. Anything else is
+    INVALID_ARGUMENT naming the presets (a model that tunix-rt names but this
+    service cannot train, such as google/gemma-2b-it, says why).
+    """
+    style: Global___ManifestStyle.ValueType
+    """The manifest's shape (default TUNIXRT_V1)."""
     @_builtins.property
     def hyperparameters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Hyperparameter overrides written into the manifest, e.g.
@@ -334,10 +376,11 @@ class GetTrainingManifestRequest(_message.Message):
         dataset: _builtins.str = ...,
         hyperparameters: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         model: _builtins.str = ...,
+        style: Global___ManifestStyle.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "hyperparameters", b"hyperparameters", "model", b"model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "hyperparameters", b"hyperparameters", "model", b"model", "style", b"style"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
