@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from conftest import ServerProcess
-from tunixrt import Client
+from tunixrt import Client, InvalidArgument, trace_to_dict
 from tunixrt.generators import GENERATORS, generate, generate_jsonl
 from tunixrt.v1 import training_pb2
 
@@ -92,6 +92,67 @@ def test_cli_generate_import_then_dataset_holds_exactly_those(
     assert ds.stats.trace_count == 1000 and dict(ds.stats.source_counts) == {"high_card_duel": 1000}
     hard = client.build_dataset("hard", "v1", filter='meta.difficulty = "hard"')
     assert 0 < hard.stats.trace_count < 700
+
+
+def test_the_server_generates_what_the_sdk_generates_and_stores_it_on_request(
+    server: ServerProcess, client: Client
+) -> None:
+    """GenerateTraces: a preview equal to the SDK's generator and byte-identical
+    twice; persist stores and names them; the CLI's --on-server; the limits."""
+    preview = client.generate_traces("arithmetic", 20, seed=3, options={"difficulty": "easy"})
+    again = client.generate_traces("arithmetic", 20, seed=3, options={"difficulty": "easy"})
+    assert preview.SerializeToString(deterministic=True) == again.SerializeToString(
+        deterministic=True
+    )
+    expected = list(generate("arithmetic", 20, seed=3, difficulty="easy"))
+    shown = [trace_to_dict(t) for t in preview.traces]
+    assert [{k: d[k] for k in e} for d, e in zip(shown, expected, strict=True)] == expected
+    assert preview.stored_count == 0 and server.count("traces") == 0
+    assert all(not t.name for t in preview.traces)
+
+    stored = client.generate_traces("high_card_duel", 10, seed=4, persist=True, view="BASIC")
+    assert stored.stored_count == 10 and server.count("traces") == 10
+    assert all(t.name.startswith("traces/") and not t.prompt for t in stored.traces)
+    assert {"game", "result", "my_card"} <= set(stored.traces[0].meta)
+    full = client.get_trace(stored.traces[0].name)
+    assert trace_to_dict(full)["prompt"] == next(generate("high_card_duel", 1, seed=4))["prompt"]
+
+    done = subprocess.run(
+        [
+            *CLI,
+            "--address",
+            server.address,
+            *("traces", "generate", "arithmetic"),
+            *("--count", "30", "--on-server"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "30 generated and stored" in done.stdout, done.stderr
+    assert server.count("traces") == 40
+
+    described = {g.name: g for g in client.list_generators()}
+    assert set(described) == set(GENERATORS)
+    (difficulty,) = described["arithmetic"].parameters
+    assert list(difficulty.choices) == ["easy", "medium", "hard"]
+    assert described["high_card_duel"].max_count == 10_000 and described["arithmetic"].version
+
+    for kwargs, field in (
+        ({"generator": "chess", "count": 1}, "generator"),
+        ({"generator": "arithmetic", "count": 0}, "count"),
+        ({"generator": "arithmetic", "count": 10_001}, "count"),
+        ({"generator": "arithmetic", "count": 1, "options": {"level": "x"}}, "options[level]"),
+        (
+            {"generator": "arithmetic", "count": 1, "options": {"difficulty": "x"}},
+            "options[difficulty]",
+        ),
+        ({"generator": "arithmetic", "count": 1_001}, "view"),
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            client.generate_traces(**kwargs)  # type: ignore[arg-type]
+        assert err.value.field_violations[0].field == field, kwargs
+    assert server.count("traces") == 40
 
 
 @pytest.mark.slow

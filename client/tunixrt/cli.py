@@ -186,8 +186,16 @@ def traces_import(args: argparse.Namespace, rt: Client) -> int:
 
 
 def traces_generate(args: argparse.Namespace, rt: Client) -> int:
-
     options = {"difficulty": args.difficulty} if args.difficulty else {}
+    if args.on_server:
+        generated = rt.generate_traces(
+            args.generator, args.count, seed=args.seed, options=options, persist=True, view="BASIC"
+        )
+        if args.json:
+            emit_one(args, generated)
+        else:
+            print(f"{args.generator}: {generated.stored_count} generated and stored on the server")
+        return 0
     try:
         lines = generate_jsonl(args.generator, args.count, args.seed, **options)
     except (ValueError, TypeError) as exc:
@@ -584,6 +592,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--import", dest="import_", action="store_true", help="send to the server instead"
+    )
+    p.add_argument(
+        "--on-server",
+        action="store_true",
+        help="generate and store them on the server (GenerateTraces), as any client can",
     )
     p = command(tsub, "list", traces_list, "List traces, newest first.")
     p.add_argument("--filter", default="", help="e.g. 'category = \"math\" AND steps >= 2'")

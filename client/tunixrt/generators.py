@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -184,6 +185,36 @@ GENERATORS: dict[str, Generator] = {
     "high_card_duel": high_card_duel,
     "arithmetic": arithmetic,
 }
+# Bumped whenever a generator's output for the same arguments changes.
+VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """An option a generator takes, as a string (the server's GenerateTraces too)."""
+
+    name: str
+    description: str
+    choices: tuple[str, ...] = ()
+    default: str = ""
+
+
+PARAMETERS: dict[str, tuple[Parameter, ...]] = {
+    "high_card_duel": (),
+    "arithmetic": (
+        Parameter(
+            "difficulty",
+            "easy: one operation on numbers up to 20; medium: two; hard: three; "
+            "empty: the three in turn",
+            tuple(DIFFICULTY),
+        ),
+    ),
+}
+
+
+def describe(name: str) -> str:
+    """A generator's description: its docstring's first paragraph, on one line."""
+    return " ".join((GENERATORS[name].__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def generate(name: str, count: int, seed: int, **options: Any) -> Iterator[Trace]:

@@ -19,6 +19,7 @@ from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
 from .errors import bad_field, not_found
 from .names import parse_dataset_name
 from .runspec import BYTES, SUBWORD, Model
+from .validation import NewTrace
 
 if TYPE_CHECKING:
     from .storage.datasets import DatasetStore, StoredDataset
@@ -97,6 +98,25 @@ def trace_to_proto(stored: StoredTrace) -> trace_pb2.Trace:
         create_time=timestamp(stored.create_time_us),
         step_count=stored.step_count,
     )
+
+
+def new_trace_to_proto(
+    trace: NewTrace, trace_id: str = "", create_time_us: int | None = None, *, full: bool = True
+) -> trace_pb2.Trace:
+    """A trace not read from storage (a generated one): named once it is stored."""
+    meta = struct_pb2.Struct()
+    meta.update(trace.meta)
+    msg = trace_pb2.Trace(
+        name=f"traces/{trace_id}" if trace_id else "",
+        trace_version=trace.trace_version,
+        meta=meta,
+        create_time=timestamp(create_time_us),
+        step_count=len(trace.steps),
+    )
+    if full:
+        msg.prompt, msg.final_answer = trace.prompt, trace.final_answer
+        msg.steps.extend(trace_pb2.TraceStep(**s) for s in trace.steps)
+    return msg
 
 
 def full_view(view: int) -> bool:

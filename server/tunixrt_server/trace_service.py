@@ -9,11 +9,12 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
+from tunixrt import generators
 from tunixrt.v1 import trace_pb2, trace_pb2_grpc
 
-from . import metrics
+from . import generation, metrics
 from .batch_parser import BatchParser, ParsedBatch, check_items
-from .convert import full_view, trace_to_proto
+from .convert import full_view, new_trace_to_proto, trace_to_proto
 from .errors import (
     ApiError,
     FieldViolation,
@@ -25,7 +26,7 @@ from .errors import (
 from .filters import parse_filter
 from .names import check_request_id, parse_uuid_name
 from .pagination import paginate
-from .storage.traces import TraceStore
+from .storage.traces import TraceStore, new_rows
 from .storage.usage import TraceInUse
 from .validation import TraceInvalid, trace_from_proto
 
@@ -127,6 +128,58 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                 " send more messages",
             )
         return batch
+
+    async def GenerateTraces(
+        self, request: trace_pb2.GenerateTracesRequest, context: Context
+    ) -> trace_pb2.GenerateTracesResponse:
+        options = generation.check(request.generator, request.count, request.options)
+        full = full_view(request.view)
+        if full and request.count > generation.MAX_FULL_VIEW:
+            raise bad_field(
+                "view",
+                f"a FULL view returns at most {generation.MAX_FULL_VIEW:,} traces; ask for "
+                "TRACE_VIEW_BASIC (names and meta), then export the traces",
+            )
+        traces = await asyncio.to_thread(
+            generation.generate, request.generator, request.count, request.seed, options
+        )
+        response = trace_pb2.GenerateTracesResponse(generator_version=generators.VERSION)
+        if request.persist:
+            rows = new_rows(traces)
+            response.stored_count = await asyncio.to_thread(self._store.insert_rows, rows)
+            metrics.TRACES_STORED.inc(response.stored_count)
+            response.traces.extend(
+                new_trace_to_proto(t, row[0], row[1], full=full)
+                for t, row in zip(traces, rows, strict=True)
+            )
+        else:
+            response.traces.extend(new_trace_to_proto(t, full=full) for t in traces)
+        return response
+
+    async def ListGenerators(
+        self, request: trace_pb2.ListGeneratorsRequest, context: Context
+    ) -> trace_pb2.ListGeneratorsResponse:
+        gens = generators
+        return trace_pb2.ListGeneratorsResponse(
+            generators=[
+                trace_pb2.TraceGenerator(
+                    name=name,
+                    version=gens.VERSION,
+                    description=gens.describe(name),
+                    parameters=[
+                        trace_pb2.GeneratorParameter(
+                            name=p.name,
+                            description=p.description,
+                            choices=p.choices,
+                            default_value=p.default,
+                        )
+                        for p in gens.PARAMETERS[name]
+                    ],
+                    max_count=generation.MAX_COUNT,
+                )
+                for name in gens.GENERATORS
+            ]
+        )
 
     async def ImportTraces(
         self, request_iterator: AsyncIterator[trace_pb2.ImportTracesRequest], context: Context

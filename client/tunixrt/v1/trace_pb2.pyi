@@ -394,3 +394,221 @@ class ImportTracesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportTracesResponse: _TypeAlias = ImportTracesResponse  # noqa: Y015
+
+@_typing.final
+class GenerateTracesRequest(_message.Message):
+    """Request for TraceService.GenerateTraces."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    GENERATOR_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    SEED_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    PERSIST_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
+    generator: _builtins.str
+    """A generator's name, e.g. "high_card_duel" or "arithmetic" (ListGenerators)."""
+    count: _builtins.int
+    """How many traces, 1..10,000 (a FULL view returns at most 1,000)."""
+    seed: _builtins.int
+    """The seed: the same generator, count, seed and options give the same traces."""
+    persist: _builtins.bool
+    """Store the traces (and return their names); otherwise only return them."""
+    view: Global___TraceView.ValueType
+    """FULL (the default) or BASIC: name, meta, step_count, without the text."""
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """The generator's options by name, e.g. {"difficulty": "easy"}; unknown
+        names and values outside a parameter's choices are INVALID_ARGUMENT.
+        """
+
+    def __init__(
+        self,
+        *,
+        generator: _builtins.str = ...,
+        count: _builtins.int = ...,
+        seed: _builtins.int = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        persist: _builtins.bool = ...,
+        view: Global___TraceView.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "generator", b"generator", "options", b"options", "persist", b"persist", "seed", b"seed", "view", b"view"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerateTracesRequest: _TypeAlias = GenerateTracesRequest  # noqa: Y015
+
+@_typing.final
+class GenerateTracesResponse(_message.Message):
+    """Response for TraceService.GenerateTraces."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACES_FIELD_NUMBER: _builtins.int
+    STORED_COUNT_FIELD_NUMBER: _builtins.int
+    GENERATOR_VERSION_FIELD_NUMBER: _builtins.int
+    stored_count: _builtins.int
+    """How many were stored (0 without persist)."""
+    generator_version: _builtins.str
+    """The generator's version (ListGenerators)."""
+    @_builtins.property
+    def traces(self) -> _containers.RepeatedCompositeFieldContainer[Global___Trace]:
+        """The traces in generation order: named when persisted; in the requested
+        view. A trace's meta says what it is (High Card Duel: game, result,
+        my_card, ...).
+        """
+
+    def __init__(
+        self,
+        *,
+        traces: _abc.Iterable[Global___Trace] | None = ...,
+        stored_count: _builtins.int = ...,
+        generator_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generator_version", b"generator_version", "stored_count", b"stored_count", "traces", b"traces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GenerateTracesResponse: _TypeAlias = GenerateTracesResponse  # noqa: Y015
+
+@_typing.final
+class ListGeneratorsRequest(_message.Message):
+    """Request for TraceService.ListGenerators."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGeneratorsRequest: _TypeAlias = ListGeneratorsRequest  # noqa: Y015
+
+@_typing.final
+class ListGeneratorsResponse(_message.Message):
+    """Response for TraceService.ListGenerators."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GENERATORS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def generators(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraceGenerator]:
+        """Every generator this server has."""
+
+    def __init__(
+        self,
+        *,
+        generators: _abc.Iterable[Global___TraceGenerator] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["generators", b"generators"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListGeneratorsResponse: _TypeAlias = ListGeneratorsResponse  # noqa: Y015
+
+@_typing.final
+class TraceGenerator(_message.Message):
+    """A trace generator of the server."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
+    MAX_COUNT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Its name, as GenerateTracesRequest.generator takes it."""
+    version: _builtins.str
+    """Bumped whenever its output for the same arguments changes."""
+    description: _builtins.str
+    """What it generates."""
+    max_count: _builtins.int
+    """The most traces one GenerateTraces call makes."""
+    @_builtins.property
+    def parameters(self) -> _containers.RepeatedCompositeFieldContainer[Global___GeneratorParameter]:
+        """The options it takes."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        version: _builtins.str = ...,
+        description: _builtins.str = ...,
+        parameters: _abc.Iterable[Global___GeneratorParameter] | None = ...,
+        max_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "max_count", b"max_count", "name", b"name", "parameters", b"parameters", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TraceGenerator: _TypeAlias = TraceGenerator  # noqa: Y015
+
+@_typing.final
+class GeneratorParameter(_message.Message):
+    """One option of a generator."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CHOICES_FIELD_NUMBER: _builtins.int
+    DEFAULT_VALUE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The key in GenerateTracesRequest.options."""
+    description: _builtins.str
+    """What it does."""
+    default_value: _builtins.str
+    """The value when it is not given."""
+    @_builtins.property
+    def choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The values it takes; empty means any string."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        choices: _abc.Iterable[_builtins.str] | None = ...,
+        default_value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "default_value", b"default_value", "description", b"description", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GeneratorParameter: _TypeAlias = GeneratorParameter  # noqa: Y015

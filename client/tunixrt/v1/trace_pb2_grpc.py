@@ -66,6 +66,16 @@ class TraceServiceStub:
                 request_serializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesRequest.SerializeToString,
                 response_deserializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesResponse.FromString,
                 _registered_method=True)
+        self.GenerateTraces = channel.unary_unary(
+                '/tunixrt.v1.TraceService/GenerateTraces',
+                request_serializer=tunixrt_dot_v1_dot_trace__pb2.GenerateTracesRequest.SerializeToString,
+                response_deserializer=tunixrt_dot_v1_dot_trace__pb2.GenerateTracesResponse.FromString,
+                _registered_method=True)
+        self.ListGenerators = channel.unary_unary(
+                '/tunixrt.v1.TraceService/ListGenerators',
+                request_serializer=tunixrt_dot_v1_dot_trace__pb2.ListGeneratorsRequest.SerializeToString,
+                response_deserializer=tunixrt_dot_v1_dot_trace__pb2.ListGeneratorsResponse.FromString,
+                _registered_method=True)
 
 
 class TraceServiceServicer:
@@ -116,6 +126,24 @@ class TraceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateTraces(self, request, context):
+        """Generates synthetic traces on the server with one of its generators
+        (ListGenerators): the same request gives byte-identical traces. With
+        `persist` they are validated as ImportTraces validates and stored in one
+        transaction, all or none; without it nothing is stored (a preview).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGenerators(self, request, context):
+        """Lists the trace generators: name, version, description, parameters and
+        their limits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TraceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +171,16 @@ def add_TraceServiceServicer_to_server(servicer, server):
                     servicer.ImportTraces,
                     request_deserializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesRequest.FromString,
                     response_serializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesResponse.SerializeToString,
+            ),
+            'GenerateTraces': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenerateTraces,
+                    request_deserializer=tunixrt_dot_v1_dot_trace__pb2.GenerateTracesRequest.FromString,
+                    response_serializer=tunixrt_dot_v1_dot_trace__pb2.GenerateTracesResponse.SerializeToString,
+            ),
+            'ListGenerators': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGenerators,
+                    request_deserializer=tunixrt_dot_v1_dot_trace__pb2.ListGeneratorsRequest.FromString,
+                    response_serializer=tunixrt_dot_v1_dot_trace__pb2.ListGeneratorsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -286,6 +324,60 @@ class TraceService:
             '/tunixrt.v1.TraceService/ImportTraces',
             tunixrt_dot_v1_dot_trace__pb2.ImportTracesRequest.SerializeToString,
             tunixrt_dot_v1_dot_trace__pb2.ImportTracesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateTraces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tunixrt.v1.TraceService/GenerateTraces',
+            tunixrt_dot_v1_dot_trace__pb2.GenerateTracesRequest.SerializeToString,
+            tunixrt_dot_v1_dot_trace__pb2.GenerateTracesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGenerators(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tunixrt.v1.TraceService/ListGenerators',
+            tunixrt_dot_v1_dot_trace__pb2.ListGeneratorsRequest.SerializeToString,
+            tunixrt_dot_v1_dot_trace__pb2.ListGeneratorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

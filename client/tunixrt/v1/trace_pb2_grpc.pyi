@@ -57,6 +57,16 @@ class TraceServiceStub:
     its own transaction as it arrives; a rejected batch stores nothing and
     its invalid items are reported in the response.
     """
+    GenerateTraces: _grpc.UnaryUnaryMultiCallable[_trace_pb2.GenerateTracesRequest, _trace_pb2.GenerateTracesResponse]
+    """Generates synthetic traces on the server with one of its generators
+    (ListGenerators): the same request gives byte-identical traces. With
+    `persist` they are validated as ImportTraces validates and stored in one
+    transaction, all or none; without it nothing is stored (a preview).
+    """
+    ListGenerators: _grpc.UnaryUnaryMultiCallable[_trace_pb2.ListGeneratorsRequest, _trace_pb2.ListGeneratorsResponse]
+    """Lists the trace generators: name, version, description, parameters and
+    their limits.
+    """
 
 @_typing.type_check_only
 class TraceServiceAsyncStub(TraceServiceStub):
@@ -85,6 +95,16 @@ class TraceServiceAsyncStub(TraceServiceStub):
     """Bulk ingest. Each request message is one batch, stored all-or-nothing in
     its own transaction as it arrives; a rejected batch stores nothing and
     its invalid items are reported in the response.
+    """
+    GenerateTraces: _aio.UnaryUnaryMultiCallable[_trace_pb2.GenerateTracesRequest, _trace_pb2.GenerateTracesResponse]  # type: ignore[assignment]
+    """Generates synthetic traces on the server with one of its generators
+    (ListGenerators): the same request gives byte-identical traces. With
+    `persist` they are validated as ImportTraces validates and stored in one
+    transaction, all or none; without it nothing is stored (a preview).
+    """
+    ListGenerators: _aio.UnaryUnaryMultiCallable[_trace_pb2.ListGeneratorsRequest, _trace_pb2.ListGeneratorsResponse]  # type: ignore[assignment]
+    """Lists the trace generators: name, version, description, parameters and
+    their limits.
     """
 
 class TraceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -141,6 +161,28 @@ class TraceServiceServicer(metaclass=_abc_1.ABCMeta):
         """Bulk ingest. Each request message is one batch, stored all-or-nothing in
         its own transaction as it arrives; a rejected batch stores nothing and
         its invalid items are reported in the response.
+        """
+
+    @_abc_1.abstractmethod
+    def GenerateTraces(
+        self,
+        request: _trace_pb2.GenerateTracesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trace_pb2.GenerateTracesResponse, _abc.Awaitable[_trace_pb2.GenerateTracesResponse]]:
+        """Generates synthetic traces on the server with one of its generators
+        (ListGenerators): the same request gives byte-identical traces. With
+        `persist` they are validated as ImportTraces validates and stored in one
+        transaction, all or none; without it nothing is stored (a preview).
+        """
+
+    @_abc_1.abstractmethod
+    def ListGenerators(
+        self,
+        request: _trace_pb2.ListGeneratorsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trace_pb2.ListGeneratorsResponse, _abc.Awaitable[_trace_pb2.ListGeneratorsResponse]]:
+        """Lists the trace generators: name, version, description, parameters and
+        their limits.
         """
 
 def add_TraceServiceServicer_to_server(servicer: TraceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
