@@ -423,6 +423,31 @@ def test_export_listed_traces_in_the_order_given(loaded: Client, tmp_path: Path)
     assert [v.field for v in bad.value.field_violations] == ["names[1]"]
 
 
+def test_export_traces_by_filter_newest_first(loaded: Client, tmp_path: Path) -> None:
+    newest = [t.name for t in loaded.list_traces('category = "reasoning"', view="BASIC")]
+    messages = list(loaded.export_traces(filter='category = "reasoning"', limit=5))
+    data = b"".join(m.chunk.data for m in messages[:-1])
+    assert [orjson.loads(x)["id"] for x in data.splitlines()] == [
+        n.removeprefix("traces/") for n in newest[:5]
+    ]
+    assert messages[-1].summary.row_count == messages[-1].summary.expected_row_count == 5
+    written = loaded.export_traces_to_file(
+        None, tmp_path / "reasoning.jsonl", filter='category = "reasoning"', format="tunix_sft"
+    )
+    assert written.row_count == len(newest)
+    (empty,) = list(loaded.export_traces(filter='source = "nowhere"'))
+    assert empty.summary.row_count == 0 and empty.summary.sha256 == hashlib.sha256().hexdigest()
+    for kwargs, field in (
+        ({"names": newest[:1], "filter": 'category = "x"'}, "filter"),
+        ({"filter": 'category = "x"', "limit": 10_001}, "limit"),
+        ({"filter": "nonsense"}, "filter"),
+        ({}, "names"),
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            list(loaded.export_traces(**kwargs))
+        assert err.value.field_violations[0].field == field, kwargs
+
+
 def test_an_interrupted_export_resumes_and_is_verified_whole(
     loaded: Client, tmp_path: Path
 ) -> None:

@@ -338,17 +338,22 @@ class Client(TrainingCalls):
 
     def export_traces(
         self,
-        names: list[str],
+        names: list[str] | None = None,
         *,
+        filter: str = "",
+        limit: int = 0,
         format: str = "trace",
         system_instruction: str = "",
         rows_per_chunk: int = 0,
         start_row: int = 0,
         timeout: float | None = None,
     ) -> Stream[export_pb2.ExportDatasetResponse]:
-        """The ExportTraces stream: listed traces in the order given (at most 10,000)."""
+        """The ExportTraces stream: listed traces in the order given (at most 10,000),
+        or the newest `limit` that match `filter`."""
         request = export_pb2.ExportTracesRequest(
-            names=names,
+            names=names or [],
+            filter=filter,
+            limit=limit,
             format=export_format(format),
             system_instruction=system_instruction,
             rows_per_chunk=rows_per_chunk,
@@ -391,19 +396,24 @@ class Client(TrainingCalls):
 
     def export_traces_to_file(
         self,
-        names: list[str],
+        names: list[str] | None,
         path: str | Path,
         *,
+        filter: str = "",
+        limit: int = 0,
         format: str = "trace",
         system_instruction: str = "",
         progress: bool = False,
         resume: bool = True,
         timeout: float | None = None,
     ) -> export_pb2.ExportSummary:
-        """export_to_file for listed traces (ExportTraces), rows in the order given."""
+        """export_to_file for listed traces (ExportTraces), rows in the order given, or
+        for the newest `limit` that match `filter`."""
         return exports.write(
             lambda start_row: self.export_traces(
                 names,
+                filter=filter,
+                limit=limit,
                 format=format,
                 system_instruction=system_instruction,
                 start_row=start_row,
@@ -412,7 +422,7 @@ class Client(TrainingCalls):
             path,
             resume=resume,
             progress=progress,
-            total_rows=len(names),
+            total_rows=len(names) if names else None,
             label=f"export {format}",
         )
 

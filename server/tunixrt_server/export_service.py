@@ -16,6 +16,7 @@ from tunixrt.v1 import export_pb2, export_pb2_grpc
 from . import manifests, metrics
 from .convert import EXPORT_FORMATS, resolve_dataset, split_filter
 from .errors import ApiError, FieldViolation, bad_field, invalid_argument
+from .filters import parse_filter
 from .names import parse_uuid_name
 from .rendering import NEEDS_META, ExportRow, render_lines
 from .runspec import DEFAULT_PRESET, MAX_SYSTEM_CHARS, Hyperparameters
@@ -152,20 +153,13 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
         self, request: export_pb2.ExportTracesRequest, context: Any
     ) -> AsyncIterator[export_pb2.ExportDatasetResponse]:
         fmt, per_chunk = _check(request)
-        names = list(request.names)
-        if not 0 < len(names) <= MAX_TRACE_NAMES:
-            raise bad_field("names", f"give 1..{MAX_TRACE_NAMES:,} trace names")
-        ids, bad = [], []
-        for n, name in enumerate(names):
-            try:
-                ids.append(parse_uuid_name(name, "traces", f"names[{n}]"))
-            except ApiError as exc:
-                bad += exc.violations
-        if bad:
-            raise invalid_argument(bad)
-        missing = await asyncio.to_thread(self._traces.missing, ids)
-        if missing:
-            raise _unknown_traces(missing)
+        if request.filter or request.limit:
+            ids = await self._matching(request)
+        else:
+            ids = _named(list(request.names))
+            missing = await asyncio.to_thread(self._traces.missing, ids)
+            if missing:
+                raise _unknown_traces(missing)
 
         def read(after: int) -> tuple[int, list[bytes]]:
             chunk = ids[after + 1 : after + 1 + TRACE_PAGE]
@@ -184,6 +178,18 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
 
         async for message in _stream(read, per_chunk, request.start_row, fmt, len(ids), cut_short):
             yield message
+
+    async def _matching(self, request: export_pb2.ExportTracesRequest) -> list[str]:
+        """The ids an ExportTraces by filter exports: the newest `limit` that match."""
+        if request.names:
+            raise bad_field("filter", "give names or a filter, not both")
+        if not 0 <= request.limit <= MAX_TRACE_NAMES:
+            raise bad_field(
+                "limit", f"must be 0..{MAX_TRACE_NAMES:,} (0 means {MAX_TRACE_NAMES:,})"
+            )
+        conditions = parse_filter(request.filter)
+        limit = request.limit or MAX_TRACE_NAMES
+        return await asyncio.to_thread(self._traces.matching_ids, conditions, limit)
 
     async def GetTrainingManifest(
         self, request: export_pb2.GetTrainingManifestRequest, context: Any
@@ -212,6 +218,21 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
         return export_pb2.GetTrainingManifestResponse(
             yaml=yaml.safe_dump(manifest, sort_keys=False)
         )
+
+
+def _named(names: list[str]) -> list[str]:
+    """The trace ids of an ExportTraces by names, or INVALID_ARGUMENT."""
+    if not 0 < len(names) <= MAX_TRACE_NAMES:
+        raise bad_field("names", f"give 1..{MAX_TRACE_NAMES:,} trace names, or a filter")
+    ids, bad = [], []
+    for n, name in enumerate(names):
+        try:
+            ids.append(parse_uuid_name(name, "traces", f"names[{n}]"))
+        except ApiError as exc:
+            bad += exc.violations
+    if bad:
+        raise invalid_argument(bad)
+    return ids
 
 
 def _split_rows(stats: dict[str, Any], split: int | None) -> int:

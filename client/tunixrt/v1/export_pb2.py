@@ -26,7 +26,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from tunixrt.v1 import dataset_pb2 as tunixrt_dot_v1_dot_dataset__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tunixrt/v1/export.proto\x12\ntunixrt.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x18tunixrt/v1/dataset.proto\"\xc7\x01\n\x14\x45xportDatasetRequest\x12\x15\n\x07\x64\x61taset\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.tunixrt.v1.ExportFormat\x12\'\n\x05split\x18\x03 \x01(\x0e\x32\x18.tunixrt.v1.DatasetSplit\x12\x1a\n\x12system_instruction\x18\x04 \x01(\t\x12\x16\n\x0erows_per_chunk\x18\x05 \x01(\x05\x12\x11\n\tstart_row\x18\x06 \x01(\x03\"\x9b\x01\n\x13\x45xportTracesRequest\x12\x13\n\x05names\x18\x01 \x03(\tB\x04\xe2\x41\x01\x02\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.tunixrt.v1.ExportFormat\x12\x1a\n\x12system_instruction\x18\x03 \x01(\t\x12\x16\n\x0erows_per_chunk\x18\x04 \x01(\x05\x12\x11\n\tstart_row\x18\x05 \x01(\x03\".\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\trow_count\x18\x02 \x01(\x05\"b\n\rExportSummary\x12\x11\n\trow_count\x18\x01 \x01(\x03\x12\x12\n\nbyte_count\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x1a\n\x12\x65xpected_row_count\x18\x04 \x01(\x03\"z\n\x15\x45xportDatasetResponse\x12(\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x17.tunixrt.v1.ExportChunkH\x00\x12,\n\x07summary\x18\x02 \x01(\x0b\x32\x19.tunixrt.v1.ExportSummaryH\x00\x42\t\n\x07payload\"\xfa\x01\n\x1aGetTrainingManifestRequest\x12\x15\n\x07\x64\x61taset\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12T\n\x0fhyperparameters\x18\x02 \x03(\x0b\x32;.tunixrt.v1.GetTrainingManifestRequest.HyperparametersEntry\x12\r\n\x05model\x18\x03 \x01(\t\x12(\n\x05style\x18\x04 \x01(\x0e\x32\x19.tunixrt.v1.ManifestStyle\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"+\n\x1bGetTrainingManifestResponse\x12\x0c\n\x04yaml\x18\x01 \x01(\t*\x8a\x02\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45XPORT_FORMAT_TRACE\x10\x01\x12\x1b\n\x17\x45XPORT_FORMAT_TUNIX_SFT\x10\x02\x12\x1a\n\x16\x45XPORT_FORMAT_MESSAGES\x10\x03\x12#\n\x1f\x45XPORT_FORMAT_PROMPT_COMPLETION\x10\x04\x12 \n\x1c\x45XPORT_FORMAT_TUNIX_RT_TRACE\x10\x05\x12\x1e\n\x1a\x45XPORT_FORMAT_TUNIX_RT_SFT\x10\x06\x12\"\n\x1e\x45XPORT_FORMAT_TRAINING_EXAMPLE\x10\x07*k\n\rManifestStyle\x12\x1e\n\x1aMANIFEST_STYLE_UNSPECIFIED\x10\x00\x12\x1d\n\x19MANIFEST_STYLE_TUNIXRT_V1\x10\x01\x12\x1b\n\x17MANIFEST_STYLE_TUNIX_RT\x10\x02\x32\xa5\x02\n\rExportService\x12V\n\rExportDataset\x12 .tunixrt.v1.ExportDatasetRequest\x1a!.tunixrt.v1.ExportDatasetResponse0\x01\x12T\n\x0c\x45xportTraces\x12\x1f.tunixrt.v1.ExportTracesRequest\x1a!.tunixrt.v1.ExportDatasetResponse0\x01\x12\x66\n\x13GetTrainingManifest\x12&.tunixrt.v1.GetTrainingManifestRequest\x1a\'.tunixrt.v1.GetTrainingManifestResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17tunixrt/v1/export.proto\x12\ntunixrt.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x18tunixrt/v1/dataset.proto\"\xc7\x01\n\x14\x45xportDatasetRequest\x12\x15\n\x07\x64\x61taset\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.tunixrt.v1.ExportFormat\x12\'\n\x05split\x18\x03 \x01(\x0e\x32\x18.tunixrt.v1.DatasetSplit\x12\x1a\n\x12system_instruction\x18\x04 \x01(\t\x12\x16\n\x0erows_per_chunk\x18\x05 \x01(\x05\x12\x11\n\tstart_row\x18\x06 \x01(\x03\"\xb4\x01\n\x13\x45xportTracesRequest\x12\r\n\x05names\x18\x01 \x03(\t\x12(\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x18.tunixrt.v1.ExportFormat\x12\x1a\n\x12system_instruction\x18\x03 \x01(\t\x12\x16\n\x0erows_per_chunk\x18\x04 \x01(\x05\x12\x11\n\tstart_row\x18\x05 \x01(\x03\x12\x0e\n\x06\x66ilter\x18\x06 \x01(\t\x12\r\n\x05limit\x18\x07 \x01(\x05\".\n\x0b\x45xportChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\trow_count\x18\x02 \x01(\x05\"b\n\rExportSummary\x12\x11\n\trow_count\x18\x01 \x01(\x03\x12\x12\n\nbyte_count\x18\x02 \x01(\x03\x12\x0e\n\x06sha256\x18\x03 \x01(\t\x12\x1a\n\x12\x65xpected_row_count\x18\x04 \x01(\x03\"z\n\x15\x45xportDatasetResponse\x12(\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x17.tunixrt.v1.ExportChunkH\x00\x12,\n\x07summary\x18\x02 \x01(\x0b\x32\x19.tunixrt.v1.ExportSummaryH\x00\x42\t\n\x07payload\"\xfa\x01\n\x1aGetTrainingManifestRequest\x12\x15\n\x07\x64\x61taset\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12T\n\x0fhyperparameters\x18\x02 \x03(\x0b\x32;.tunixrt.v1.GetTrainingManifestRequest.HyperparametersEntry\x12\r\n\x05model\x18\x03 \x01(\t\x12(\n\x05style\x18\x04 \x01(\x0e\x32\x19.tunixrt.v1.ManifestStyle\x1a\x36\n\x14HyperparametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"+\n\x1bGetTrainingManifestResponse\x12\x0c\n\x04yaml\x18\x01 \x01(\t*\x8a\x02\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45XPORT_FORMAT_TRACE\x10\x01\x12\x1b\n\x17\x45XPORT_FORMAT_TUNIX_SFT\x10\x02\x12\x1a\n\x16\x45XPORT_FORMAT_MESSAGES\x10\x03\x12#\n\x1f\x45XPORT_FORMAT_PROMPT_COMPLETION\x10\x04\x12 \n\x1c\x45XPORT_FORMAT_TUNIX_RT_TRACE\x10\x05\x12\x1e\n\x1a\x45XPORT_FORMAT_TUNIX_RT_SFT\x10\x06\x12\"\n\x1e\x45XPORT_FORMAT_TRAINING_EXAMPLE\x10\x07*k\n\rManifestStyle\x12\x1e\n\x1aMANIFEST_STYLE_UNSPECIFIED\x10\x00\x12\x1d\n\x19MANIFEST_STYLE_TUNIXRT_V1\x10\x01\x12\x1b\n\x17MANIFEST_STYLE_TUNIX_RT\x10\x02\x32\xa5\x02\n\rExportService\x12V\n\rExportDataset\x12 .tunixrt.v1.ExportDatasetRequest\x1a!.tunixrt.v1.ExportDatasetResponse0\x01\x12T\n\x0c\x45xportTraces\x12\x1f.tunixrt.v1.ExportTracesRequest\x1a!.tunixrt.v1.ExportDatasetResponse0\x01\x12\x66\n\x13GetTrainingManifest\x12&.tunixrt.v1.GetTrainingManifestRequest\x1a\'.tunixrt.v1.GetTrainingManifestResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +35,30 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EXPORTDATASETREQUEST'].fields_by_name['dataset']._loaded_options = None
   _globals['_EXPORTDATASETREQUEST'].fields_by_name['dataset']._serialized_options = b'\342A\001\002'
-  _globals['_EXPORTTRACESREQUEST'].fields_by_name['names']._loaded_options = None
-  _globals['_EXPORTTRACESREQUEST'].fields_by_name['names']._serialized_options = b'\342A\001\002'
   _globals['_GETTRAININGMANIFESTREQUEST_HYPERPARAMETERSENTRY']._loaded_options = None
   _globals['_GETTRAININGMANIFESTREQUEST_HYPERPARAMETERSENTRY']._serialized_options = b'8\001'
   _globals['_GETTRAININGMANIFESTREQUEST'].fields_by_name['dataset']._loaded_options = None
   _globals['_GETTRAININGMANIFESTREQUEST'].fields_by_name['dataset']._serialized_options = b'\342A\001\002'
-  _globals['_EXPORTFORMAT']._serialized_start=1029
-  _globals['_EXPORTFORMAT']._serialized_end=1295
-  _globals['_MANIFESTSTYLE']._serialized_start=1297
-  _globals['_MANIFESTSTYLE']._serialized_end=1404
+  _globals['_EXPORTFORMAT']._serialized_start=1054
+  _globals['_EXPORTFORMAT']._serialized_end=1320
+  _globals['_MANIFESTSTYLE']._serialized_start=1322
+  _globals['_MANIFESTSTYLE']._serialized_end=1429
   _globals['_EXPORTDATASETREQUEST']._serialized_start=99
   _globals['_EXPORTDATASETREQUEST']._serialized_end=298
   _globals['_EXPORTTRACESREQUEST']._serialized_start=301
-  _globals['_EXPORTTRACESREQUEST']._serialized_end=456
-  _globals['_EXPORTCHUNK']._serialized_start=458
-  _globals['_EXPORTCHUNK']._serialized_end=504
-  _globals['_EXPORTSUMMARY']._serialized_start=506
-  _globals['_EXPORTSUMMARY']._serialized_end=604
-  _globals['_EXPORTDATASETRESPONSE']._serialized_start=606
-  _globals['_EXPORTDATASETRESPONSE']._serialized_end=728
-  _globals['_GETTRAININGMANIFESTREQUEST']._serialized_start=731
-  _globals['_GETTRAININGMANIFESTREQUEST']._serialized_end=981
-  _globals['_GETTRAININGMANIFESTREQUEST_HYPERPARAMETERSENTRY']._serialized_start=927
-  _globals['_GETTRAININGMANIFESTREQUEST_HYPERPARAMETERSENTRY']._serialized_end=981
-  _globals['_GETTRAININGMANIFESTRESPONSE']._serialized_start=983
-  _globals['_GETTRAININGMANIFESTRESPONSE']._serialized_end=1026
-  _globals['_EXPORTSERVICE']._serialized_start=1407
-  _globals['_EXPORTSERVICE']._serialized_end=1700
+  _globals['_EXPORTTRACESREQUEST']._serialized_end=481
+  _globals['_EXPORTCHUNK']._serialized_start=483
+  _globals['_EXPORTCHUNK']._serialized_end=529
+  _globals['_EXPORTSUMMARY']._serialized_start=531
+  _globals['_EXPORTSUMMARY']._serialized_end=629
+  _globals['_EXPORTDATASETRESPONSE']._serialized_start=631
+  _globals['_EXPORTDATASETRESPONSE']._serialized_end=753
+  _globals['_GETTRAININGMANIFESTREQUEST']._serialized_start=756
+  _globals['_GETTRAININGMANIFESTREQUEST']._serialized_end=1006
+  _globals['_GETTRAININGMANIFESTREQUEST_HYPERPARAMETERSENTRY']._serialized_start=952
+  _globals['_GETTRAININGMANIFESTREQUEST_HYPERPARAMETERSENTRY']._serialized_end=1006
+  _globals['_GETTRAININGMANIFESTRESPONSE']._serialized_start=1008
+  _globals['_GETTRAININGMANIFESTRESPONSE']._serialized_end=1051
+  _globals['_EXPORTSERVICE']._serialized_start=1432
+  _globals['_EXPORTSERVICE']._serialized_end=1725
 # @@protoc_insertion_point(module_scope)

@@ -196,6 +196,8 @@ class ExportTracesRequest(_message.Message):
     SYSTEM_INSTRUCTION_FIELD_NUMBER: _builtins.int
     ROWS_PER_CHUNK_FIELD_NUMBER: _builtins.int
     START_ROW_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
     format: Global___ExportFormat.ValueType
     """Row format."""
     system_instruction: _builtins.str
@@ -204,10 +206,18 @@ class ExportTracesRequest(_message.Message):
     """Rows per chunk, as for ExportDataset."""
     start_row: _builtins.int
     """Rows to skip, as for ExportDataset."""
+    filter: _builtins.str
+    """Instead of names: the traces that match this filter (ListTraces' grammar),
+    newest first, at most `limit`. No match is an empty export whose summary
+    counts 0 rows. The traces are chosen when the call starts; a resumed
+    export chooses again, and its checksum tells when the set has changed.
+    """
+    limit: _builtins.int
+    """With a filter: the most traces to export, 1..10,000 (0 means 10,000)."""
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """1..10,000 `traces/{uuid}` names (bare uuids too), exported in this order;
-        a name given twice is exported twice.
+        a name given twice is exported twice. Give names or a filter, not both.
         """
 
     def __init__(
@@ -218,10 +228,12 @@ class ExportTracesRequest(_message.Message):
         system_instruction: _builtins.str = ...,
         rows_per_chunk: _builtins.int = ...,
         start_row: _builtins.int = ...,
+        filter: _builtins.str = ...,
+        limit: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "names", b"names", "rows_per_chunk", b"rows_per_chunk", "start_row", b"start_row", "system_instruction", b"system_instruction"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "format", b"format", "limit", b"limit", "names", b"names", "rows_per_chunk", b"rows_per_chunk", "start_row", b"start_row", "system_instruction", b"system_instruction"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

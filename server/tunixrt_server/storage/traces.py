@@ -187,6 +187,17 @@ class TraceStore:
         with self._engine.connect() as conn:
             return {row[0]: ExportRow._make(row) for row in conn.execute(query)}
 
+    def matching_ids(self, conditions: Sequence[Condition], limit: int) -> list[str]:
+        """Ids of the newest `limit` traces that match, newest first."""
+        query = (
+            sa.select(traces.c.id)
+            .where(where(conditions))
+            .order_by(traces.c.seq.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
     def missing(self, trace_ids: Sequence[str]) -> list[str]:
         """The ids (in the order given) that name no stored trace."""
         found: set[str] = set()
