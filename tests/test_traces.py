@@ -176,6 +176,33 @@ def test_an_empty_batch_is_invalid_and_an_empty_stream_imports_nothing(client: C
     assert (nothing.accepted_count, nothing.rejected_count) == (0, 0)
 
 
+def test_an_import_stamps_its_source_unless_a_trace_has_its_own(
+    server: ServerProcess, client: Client
+) -> None:
+    own = _trace(meta={"source": "mine", "category": "math"})
+    bare = _trace(meta={"category": "math"})
+    lines = [_line(own), _line(bare), _line(bare)]
+    result = client.import_jsonl(lines, batch_lines=2, source_name="ungar", source_file="x.jsonl")
+    assert result.accepted_count == 3 and result.accepted_batch_count == 2
+    metas = sorted(
+        (dict(t.meta) for t in client.list_traces('category = "math"')),
+        key=lambda m: str(m["source"]),
+    )
+    assert metas == [
+        {"source": "mine", "category": "math", "ingest_source_file": "x.jsonl"},
+        {"source": "ungar", "category": "math", "ingest_source_file": "x.jsonl"},
+        {"source": "ungar", "category": "math", "ingest_source_file": "x.jsonl"},
+    ]
+    assert len(list(client.list_traces('source = "ungar"'))) == 2  # the indexed column too
+    later = [
+        trace_pb2.ImportTracesRequest(jsonl=_line(bare)),
+        trace_pb2.ImportTracesRequest(jsonl=_line(bare), source="late"),
+    ]
+    with pytest.raises(InvalidArgument) as err:
+        client.import_traces(later)
+    assert err.value.field_violations[0].field == "requests[1].source"
+
+
 def test_request_id_makes_create_idempotent(server: ServerProcess, client: Client) -> None:
     first = client.create_trace(trace_from_dict(_trace()), request_id="req-1")
     again = client.create_trace(trace_from_dict(_trace()), request_id="req-1")

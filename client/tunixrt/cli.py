@@ -173,7 +173,11 @@ def _serve(args: argparse.Namespace) -> int:
 def traces_import(args: argparse.Namespace, rt: Client) -> int:
     total_ok = total_bad = 0
     for path in args.files:
-        result = rt.import_jsonl(sys.stdin.buffer if path == "-" else Path(path))
+        result = rt.import_jsonl(
+            sys.stdin.buffer if path == "-" else Path(path),
+            source_name=args.source,
+            source_file="" if path == "-" else Path(path).name,
+        )
         total_ok += result.accepted_count
         total_bad += result.rejected_count
         if args.json:
@@ -576,6 +580,11 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = traces.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = command(tsub, "import", traces_import, "Import JSONL trace files (- for stdin).")
     p.add_argument("files", nargs="+", help="JSONL files, one trace per line")
+    p.add_argument(
+        "--source",
+        default="",
+        help="meta.source for traces without one (each gets meta.ingest_source_file too)",
+    )
     p = command(
         tsub,
         "generate",

@@ -236,19 +236,30 @@ class Client(TrainingCalls):
             raise from_rpc_error(exc) from None
 
     def import_jsonl(
-        self, source: str | Path | Iterable[bytes], *, batch_lines: int = IMPORT_BATCH_LINES
+        self,
+        source: str | Path | Iterable[bytes],
+        *,
+        batch_lines: int = IMPORT_BATCH_LINES,
+        source_name: str = "",
+        source_file: str = "",
     ) -> trace_pb2.ImportTracesResponse:
         """Import a JSONL file (or an iterable of lines) as it is; the server parses and validates.
 
-        Each batch of `batch_lines` lines (or 1 MiB) is stored all-or-nothing."""
+        Each batch of `batch_lines` lines (or 1 MiB) is stored all-or-nothing.
+        `source_name` and `source_file` are stamped into meta.source and
+        meta.ingest_source_file of every trace that has none of its own."""
         blocks = (
             _file_blocks(source)
             if isinstance(source, str | Path)
             else (line if line.endswith(b"\n") else line + b"\n" for line in source)
         )
         return self.import_traces(
-            trace_pb2.ImportTracesRequest(jsonl=payload)
-            for payload in jsonl_batches(blocks, batch_lines)
+            trace_pb2.ImportTracesRequest(
+                jsonl=payload,
+                source=source_name if n == 0 else "",
+                source_file=source_file if n == 0 else "",
+            )
+            for n, payload in enumerate(jsonl_batches(blocks, batch_lines))
         )
 
     # -- datasets -----------------------------------------------------------

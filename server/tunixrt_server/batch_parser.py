@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from .storage.traces import new_rows
 from .training.child import die_with_parent
-from .validation import NewTrace, TraceInvalid, parse_jsonl, trace_from_line
+from .validation import NewTrace, TraceInvalid, parse_jsonl, stamped, trace_from_line
 
 
 class ParsedBatch(NamedTuple):
@@ -29,23 +29,27 @@ class ParsedBatch(NamedTuple):
     violations: list[tuple[int, str, str]]  # (item index, field, description)
 
 
-def check_items(items: Sequence[Any], convert: Callable[[Any], NewTrace]) -> ParsedBatch:
+def check_items(
+    items: Sequence[Any], convert: Callable[[Any], NewTrace], stamp: dict[str, str] | None = None
+) -> ParsedBatch:
+    """Items validated (and stamped with the import's source); rows when all are valid."""
     valid: list[NewTrace] = []
     violations: list[tuple[int, str, str]] = []
     for n, item in enumerate(items):
         try:
-            valid.append(convert(item))
+            trace = convert(item)
+            valid.append(stamped(trace, stamp) if stamp else trace)
         except TraceInvalid as exc:
             violations.extend((n, v.field, v.description) for v in exc.violations)
     return ParsedBatch(len(items), [] if violations else new_rows(valid), violations)
 
 
-def parse_batch(jsonl: bytes, max_items: int) -> ParsedBatch:
+def parse_batch(jsonl: bytes, max_items: int, stamp: dict[str, str] | None = None) -> ParsedBatch:
     """A JSONL batch checked; one of more than max_items lines only counted."""
     items = parse_jsonl(jsonl)
     if len(items) > max_items:
         return ParsedBatch(len(items), [], [])
-    return check_items(items, trace_from_line)
+    return check_items(items, trace_from_line, stamp)
 
 
 def _follow_server(server_pid: int) -> None:
@@ -64,7 +68,14 @@ class BatchParser:
         self._pool: ProcessPoolExecutor | None = None
         self._started: Future[int] = Future()
 
-    async def parse(self, jsonl: bytes, max_items: int, *, overlapped: bool) -> ParsedBatch:
+    async def parse(
+        self,
+        jsonl: bytes,
+        max_items: int,
+        *,
+        overlapped: bool,
+        stamp: dict[str, str] | None = None,
+    ) -> ParsedBatch:
         if overlapped and self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1,
@@ -75,16 +86,16 @@ class BatchParser:
             # Python starts in ~0.4 s; batches go on in a thread until it is up.
             self._started = self._pool.submit(int)
         if not overlapped or self._pool is None or not self._started.done():
-            return await asyncio.to_thread(parse_batch, jsonl, max_items)
+            return await asyncio.to_thread(parse_batch, jsonl, max_items, stamp)
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._pool, parse_batch, jsonl, max_items
+                self._pool, parse_batch, jsonl, max_items, stamp
             )
         except BrokenProcessPool:
             # The process died (killed, out of memory): this batch in a thread, the
             # next overlapped one in a new process.
             self.close()
-            return await asyncio.to_thread(parse_batch, jsonl, max_items)
+            return await asyncio.to_thread(parse_batch, jsonl, max_items, stamp)
 
     def close(self) -> None:
         if self._pool is not None:

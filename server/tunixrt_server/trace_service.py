@@ -28,7 +28,7 @@ from .names import check_request_id, parse_uuid_name
 from .pagination import paginate
 from .storage.traces import TraceStore, new_rows
 from .storage.usage import TraceInUse
-from .validation import TraceInvalid, trace_from_proto
+from .validation import MAX_STAMP_CHARS, TraceInvalid, trace_from_proto
 
 MAX_BATCH_TRACES = 10_000
 MAX_REPORTED_ERRORS = 1_000
@@ -108,14 +108,20 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         return empty_pb2.Empty()
 
     async def _check_batch(
-        self, request: trace_pb2.ImportTracesRequest, batch_index: int, overlapped: bool
+        self,
+        request: trace_pb2.ImportTracesRequest,
+        batch_index: int,
+        overlapped: bool,
+        stamp: dict[str, str],
     ) -> ParsedBatch:
         if request.traces and request.jsonl:
             raise bad_field(f"requests[{batch_index}]", "set traces or jsonl, not both")
         if request.jsonl:
-            batch = await self._parser.parse(request.jsonl, MAX_BATCH_TRACES, overlapped=overlapped)
+            batch = await self._parser.parse(
+                request.jsonl, MAX_BATCH_TRACES, overlapped=overlapped, stamp=stamp
+            )
         else:
-            batch = await asyncio.to_thread(check_items, request.traces, trace_from_proto)
+            batch = await asyncio.to_thread(check_items, request.traces, trace_from_proto, stamp)
         if not batch.item_count:
             raise bad_field(
                 f"requests[{batch_index}]",
@@ -200,9 +206,11 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                 result.accepted_count += stored
                 result.accepted_batch_count += 1
 
+        stamp: dict[str, str] = {}
         try:
             async for request in request_iterator:
-                batch = await self._check_batch(request, batch_index, pending is not None)
+                stamp = _import_stamp(request, batch_index, stamp)
+                batch = await self._check_batch(request, batch_index, pending is not None, stamp)
                 if batch.violations:
                     metrics.TRACES_REJECTED.inc(batch.item_count)
                     result.rejected_count += batch.item_count
@@ -238,3 +246,20 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                 # (it is whole either way) before the handler unwinds.
                 metrics.TRACES_STORED.inc(await asyncio.shield(pending))
         return result
+
+
+def _import_stamp(
+    request: trace_pb2.ImportTracesRequest, batch_index: int, stamp: dict[str, str]
+) -> dict[str, str]:
+    """The stream's source and file name, from its first batch; a later batch may
+    repeat them, but not change them or give them for the first time."""
+    given = {"source": request.source, "ingest_source_file": request.source_file}
+    fields = {"source": "source", "ingest_source_file": "source_file"}
+    for key, value in given.items():
+        field = f"requests[{batch_index}].{fields[key]}"
+        if len(value) > MAX_STAMP_CHARS:
+            raise bad_field(field, f"must be at most {MAX_STAMP_CHARS} characters")
+        if value and batch_index and stamp.get(key) != value:
+            was = repr(stamp[key]) if key in stamp else "unset (give it on the first batch)"
+            raise bad_field(field, f"the stream's {fields[key]} is {was}")
+    return {**stamp, **{k: v for k, v in given.items() if v}}

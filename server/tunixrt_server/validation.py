@@ -6,6 +6,7 @@ stored from JSONL is byte-for-byte what the same trace sent as a proto stores.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -299,3 +300,23 @@ def whole_numbers_as_int(value: Any) -> Any:
     if isinstance(value, list):
         return [whole_numbers_as_int(v) for v in value]
     return value
+
+
+# ImportTraces' source stamping: these meta keys, unless a trace sets its own.
+STAMP_KEYS = ("source", "ingest_source_file")
+MAX_STAMP_CHARS = 256
+
+
+def stamped(trace: NewTrace, stamp: dict[str, str]) -> NewTrace:
+    """The trace with `stamp`'s meta keys added where it has none of its own; the
+    meta's size limit holds after them (TraceInvalid otherwise)."""
+    missing = {k: v for k, v in stamp.items() if v and k not in trace.meta}
+    if not missing:
+        return trace
+    meta = {**trace.meta, **missing}
+    meta_json = orjson.dumps(meta)
+    if len(meta_json) > MAX_META_BYTES:
+        raise TraceInvalid(
+            [FieldViolation("meta", f"is over {MAX_META_BYTES:,} bytes with the import's source")]
+        )
+    return dataclasses.replace(trace, meta=meta, meta_json=meta_json)

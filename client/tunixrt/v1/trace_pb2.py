@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tunixrt/v1/trace.proto\x12\ntunixrt.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n\tTraceStep\x12\t\n\x01i\x18\x01 \x01(\x05\x12\x12\n\x04type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x82\x02\n\x05Trace\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\rtrace_version\x18\x02 \x01(\t\x12\x14\n\x06prompt\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66inal_answer\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x05steps\x18\x05 \x03(\x0b\x32\x15.tunixrt.v1.TraceStep\x12%\n\x04meta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nstep_count\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\"P\n\x12\x43reateTraceRequest\x12&\n\x05trace\x18\x01 \x01(\x0b\x32\x11.tunixrt.v1.TraceB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"J\n\x0fGetTraceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12#\n\x04view\x18\x02 \x01(\x0e\x32\x15.tunixrt.v1.TraceView\"o\n\x11ListTracesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12#\n\x04view\x18\x04 \x01(\x0e\x32\x15.tunixrt.v1.TraceView\"P\n\x12ListTracesResponse\x12!\n\x06traces\x18\x01 \x03(\x0b\x32\x11.tunixrt.v1.Trace\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x12\x44\x65leteTraceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"G\n\x13ImportTracesRequest\x12!\n\x06traces\x18\x01 \x03(\x0b\x32\x11.tunixrt.v1.Trace\x12\r\n\x05jsonl\x18\x02 \x01(\x0c\"n\n\x10ImportTraceError\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x13\n\x0b\x62\x61tch_index\x18\x02 \x01(\x05\x12\x12\n\nitem_index\x18\x03 \x01(\x05\x12\r\n\x05\x66ield\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\xb0\x01\n\x14ImportTracesResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x03\x12\x16\n\x0erejected_count\x18\x02 \x01(\x03\x12\x1c\n\x14\x61\x63\x63\x65pted_batch_count\x18\x03 \x01(\x05\x12\x1c\n\x14rejected_batch_count\x18\x04 \x01(\x05\x12,\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x1c.tunixrt.v1.ImportTraceError\"\xf4\x01\n\x15GenerateTracesRequest\x12\x17\n\tgenerator\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12?\n\x07options\x18\x04 \x03(\x0b\x32..tunixrt.v1.GenerateTracesRequest.OptionsEntry\x12\x0f\n\x07persist\x18\x05 \x01(\x08\x12#\n\x04view\x18\x06 \x01(\x0e\x32\x15.tunixrt.v1.TraceView\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x16GenerateTracesResponse\x12!\n\x06traces\x18\x01 \x03(\x0b\x32\x11.tunixrt.v1.Trace\x12\x14\n\x0cstored_count\x18\x02 \x01(\x03\x12\x19\n\x11generator_version\x18\x03 \x01(\t\"\x17\n\x15ListGeneratorsRequest\"H\n\x16ListGeneratorsResponse\x12.\n\ngenerators\x18\x01 \x03(\x0b\x32\x1a.tunixrt.v1.TraceGenerator\"\x8b\x01\n\x0eTraceGenerator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x32\n\nparameters\x18\x04 \x03(\x0b\x32\x1e.tunixrt.v1.GeneratorParameter\x12\x11\n\tmax_count\x18\x05 \x01(\x05\"_\n\x12GeneratorParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07\x63hoices\x18\x03 \x03(\t\x12\x15\n\rdefault_value\x18\x04 \x01(\t*R\n\tTraceView\x12\x1a\n\x16TRACE_VIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10TRACE_VIEW_BASIC\x10\x01\x12\x13\n\x0fTRACE_VIEW_FULL\x10\x02\x32\xa7\x04\n\x0cTraceService\x12@\n\x0b\x43reateTrace\x12\x1e.tunixrt.v1.CreateTraceRequest\x1a\x11.tunixrt.v1.Trace\x12:\n\x08GetTrace\x12\x1b.tunixrt.v1.GetTraceRequest\x1a\x11.tunixrt.v1.Trace\x12K\n\nListTraces\x12\x1d.tunixrt.v1.ListTracesRequest\x1a\x1e.tunixrt.v1.ListTracesResponse\x12\x45\n\x0b\x44\x65leteTrace\x12\x1e.tunixrt.v1.DeleteTraceRequest\x1a\x16.google.protobuf.Empty\x12S\n\x0cImportTraces\x12\x1f.tunixrt.v1.ImportTracesRequest\x1a .tunixrt.v1.ImportTracesResponse(\x01\x12W\n\x0eGenerateTraces\x12!.tunixrt.v1.GenerateTracesRequest\x1a\".tunixrt.v1.GenerateTracesResponse\x12W\n\x0eListGenerators\x12!.tunixrt.v1.ListGeneratorsRequest\x1a\".tunixrt.v1.ListGeneratorsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16tunixrt/v1/trace.proto\x12\ntunixrt.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n\tTraceStep\x12\t\n\x01i\x18\x01 \x01(\x05\x12\x12\n\x04type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07\x63ontent\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x82\x02\n\x05Trace\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x15\n\rtrace_version\x18\x02 \x01(\t\x12\x14\n\x06prompt\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0c\x66inal_answer\x18\x04 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x05steps\x18\x05 \x03(\x0b\x32\x15.tunixrt.v1.TraceStep\x12%\n\x04meta\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\nstep_count\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x03\"P\n\x12\x43reateTraceRequest\x12&\n\x05trace\x18\x01 \x01(\x0b\x32\x11.tunixrt.v1.TraceB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"J\n\x0fGetTraceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12#\n\x04view\x18\x02 \x01(\x0e\x32\x15.tunixrt.v1.TraceView\"o\n\x11ListTracesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12#\n\x04view\x18\x04 \x01(\x0e\x32\x15.tunixrt.v1.TraceView\"P\n\x12ListTracesResponse\x12!\n\x06traces\x18\x01 \x03(\x0b\x32\x11.tunixrt.v1.Trace\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x12\x44\x65leteTraceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"l\n\x13ImportTracesRequest\x12!\n\x06traces\x18\x01 \x03(\x0b\x32\x11.tunixrt.v1.Trace\x12\r\n\x05jsonl\x18\x02 \x01(\x0c\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x13\n\x0bsource_file\x18\x04 \x01(\t\"n\n\x10ImportTraceError\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x13\n\x0b\x62\x61tch_index\x18\x02 \x01(\x05\x12\x12\n\nitem_index\x18\x03 \x01(\x05\x12\r\n\x05\x66ield\x18\x04 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\xb0\x01\n\x14ImportTracesResponse\x12\x16\n\x0e\x61\x63\x63\x65pted_count\x18\x01 \x01(\x03\x12\x16\n\x0erejected_count\x18\x02 \x01(\x03\x12\x1c\n\x14\x61\x63\x63\x65pted_batch_count\x18\x03 \x01(\x05\x12\x1c\n\x14rejected_batch_count\x18\x04 \x01(\x05\x12,\n\x06\x65rrors\x18\x05 \x03(\x0b\x32\x1c.tunixrt.v1.ImportTraceError\"\xf4\x01\n\x15GenerateTracesRequest\x12\x17\n\tgenerator\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x0c\n\x04seed\x18\x03 \x01(\x03\x12?\n\x07options\x18\x04 \x03(\x0b\x32..tunixrt.v1.GenerateTracesRequest.OptionsEntry\x12\x0f\n\x07persist\x18\x05 \x01(\x08\x12#\n\x04view\x18\x06 \x01(\x0e\x32\x15.tunixrt.v1.TraceView\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x16GenerateTracesResponse\x12!\n\x06traces\x18\x01 \x03(\x0b\x32\x11.tunixrt.v1.Trace\x12\x14\n\x0cstored_count\x18\x02 \x01(\x03\x12\x19\n\x11generator_version\x18\x03 \x01(\t\"\x17\n\x15ListGeneratorsRequest\"H\n\x16ListGeneratorsResponse\x12.\n\ngenerators\x18\x01 \x03(\x0b\x32\x1a.tunixrt.v1.TraceGenerator\"\x8b\x01\n\x0eTraceGenerator\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x32\n\nparameters\x18\x04 \x03(\x0b\x32\x1e.tunixrt.v1.GeneratorParameter\x12\x11\n\tmax_count\x18\x05 \x01(\x05\"_\n\x12GeneratorParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x0f\n\x07\x63hoices\x18\x03 \x03(\t\x12\x15\n\rdefault_value\x18\x04 \x01(\t*R\n\tTraceView\x12\x1a\n\x16TRACE_VIEW_UNSPECIFIED\x10\x00\x12\x14\n\x10TRACE_VIEW_BASIC\x10\x01\x12\x13\n\x0fTRACE_VIEW_FULL\x10\x02\x32\xa7\x04\n\x0cTraceService\x12@\n\x0b\x43reateTrace\x12\x1e.tunixrt.v1.CreateTraceRequest\x1a\x11.tunixrt.v1.Trace\x12:\n\x08GetTrace\x12\x1b.tunixrt.v1.GetTraceRequest\x1a\x11.tunixrt.v1.Trace\x12K\n\nListTraces\x12\x1d.tunixrt.v1.ListTracesRequest\x1a\x1e.tunixrt.v1.ListTracesResponse\x12\x45\n\x0b\x44\x65leteTrace\x12\x1e.tunixrt.v1.DeleteTraceRequest\x1a\x16.google.protobuf.Empty\x12S\n\x0cImportTraces\x12\x1f.tunixrt.v1.ImportTracesRequest\x1a .tunixrt.v1.ImportTracesResponse(\x01\x12W\n\x0eGenerateTraces\x12!.tunixrt.v1.GenerateTracesRequest\x1a\".tunixrt.v1.GenerateTracesResponse\x12W\n\x0eListGenerators\x12!.tunixrt.v1.ListGeneratorsRequest\x1a\".tunixrt.v1.ListGeneratorsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,8 +59,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATETRACESREQUEST_OPTIONSENTRY']._serialized_options = b'8\001'
   _globals['_GENERATETRACESREQUEST'].fields_by_name['generator']._loaded_options = None
   _globals['_GENERATETRACESREQUEST'].fields_by_name['generator']._serialized_options = b'\342A\001\002'
-  _globals['_TRACEVIEW']._serialized_start=1945
-  _globals['_TRACEVIEW']._serialized_end=2027
+  _globals['_TRACEVIEW']._serialized_start=1982
+  _globals['_TRACEVIEW']._serialized_end=2064
   _globals['_TRACESTEP']._serialized_start=163
   _globals['_TRACESTEP']._serialized_end=228
   _globals['_TRACE']._serialized_start=231
@@ -76,25 +76,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETETRACEREQUEST']._serialized_start=844
   _globals['_DELETETRACEREQUEST']._serialized_end=884
   _globals['_IMPORTTRACESREQUEST']._serialized_start=886
-  _globals['_IMPORTTRACESREQUEST']._serialized_end=957
-  _globals['_IMPORTTRACEERROR']._serialized_start=959
-  _globals['_IMPORTTRACEERROR']._serialized_end=1069
-  _globals['_IMPORTTRACESRESPONSE']._serialized_start=1072
-  _globals['_IMPORTTRACESRESPONSE']._serialized_end=1248
-  _globals['_GENERATETRACESREQUEST']._serialized_start=1251
-  _globals['_GENERATETRACESREQUEST']._serialized_end=1495
-  _globals['_GENERATETRACESREQUEST_OPTIONSENTRY']._serialized_start=1449
-  _globals['_GENERATETRACESREQUEST_OPTIONSENTRY']._serialized_end=1495
-  _globals['_GENERATETRACESRESPONSE']._serialized_start=1497
-  _globals['_GENERATETRACESRESPONSE']._serialized_end=1605
-  _globals['_LISTGENERATORSREQUEST']._serialized_start=1607
-  _globals['_LISTGENERATORSREQUEST']._serialized_end=1630
-  _globals['_LISTGENERATORSRESPONSE']._serialized_start=1632
-  _globals['_LISTGENERATORSRESPONSE']._serialized_end=1704
-  _globals['_TRACEGENERATOR']._serialized_start=1707
-  _globals['_TRACEGENERATOR']._serialized_end=1846
-  _globals['_GENERATORPARAMETER']._serialized_start=1848
-  _globals['_GENERATORPARAMETER']._serialized_end=1943
-  _globals['_TRACESERVICE']._serialized_start=2030
-  _globals['_TRACESERVICE']._serialized_end=2581
+  _globals['_IMPORTTRACESREQUEST']._serialized_end=994
+  _globals['_IMPORTTRACEERROR']._serialized_start=996
+  _globals['_IMPORTTRACEERROR']._serialized_end=1106
+  _globals['_IMPORTTRACESRESPONSE']._serialized_start=1109
+  _globals['_IMPORTTRACESRESPONSE']._serialized_end=1285
+  _globals['_GENERATETRACESREQUEST']._serialized_start=1288
+  _globals['_GENERATETRACESREQUEST']._serialized_end=1532
+  _globals['_GENERATETRACESREQUEST_OPTIONSENTRY']._serialized_start=1486
+  _globals['_GENERATETRACESREQUEST_OPTIONSENTRY']._serialized_end=1532
+  _globals['_GENERATETRACESRESPONSE']._serialized_start=1534
+  _globals['_GENERATETRACESRESPONSE']._serialized_end=1642
+  _globals['_LISTGENERATORSREQUEST']._serialized_start=1644
+  _globals['_LISTGENERATORSREQUEST']._serialized_end=1667
+  _globals['_LISTGENERATORSRESPONSE']._serialized_start=1669
+  _globals['_LISTGENERATORSRESPONSE']._serialized_end=1741
+  _globals['_TRACEGENERATOR']._serialized_start=1744
+  _globals['_TRACEGENERATOR']._serialized_end=1883
+  _globals['_GENERATORPARAMETER']._serialized_start=1885
+  _globals['_GENERATORPARAMETER']._serialized_end=1980
+  _globals['_TRACESERVICE']._serialized_start=2067
+  _globals['_TRACESERVICE']._serialized_end=2618
 # @@protoc_insertion_point(module_scope)

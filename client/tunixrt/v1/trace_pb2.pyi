@@ -295,9 +295,20 @@ class ImportTracesRequest(_message.Message):
 
     TRACES_FIELD_NUMBER: _builtins.int
     JSONL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    SOURCE_FILE_FIELD_NUMBER: _builtins.int
     jsonl: _builtins.bytes
     """Traces as JSON Lines in the tunix-rt trace format, one per line (blank
     lines are skipped). The fastest way to ingest files as they are.
+    """
+    source: _builtins.str
+    """Optional, for the whole stream, given on its first batch (later batches
+    may repeat it, not change it): stamped into meta.source of every trace
+    that has none of its own, as tunix-rt's ingest does. At most 256 chars.
+    """
+    source_file: _builtins.str
+    """Optional, likewise: stamped into meta.ingest_source_file (the CLI passes
+    the file's name).
     """
     @_builtins.property
     def traces(self) -> _containers.RepeatedCompositeFieldContainer[Global___Trace]:
@@ -308,10 +319,12 @@ class ImportTracesRequest(_message.Message):
         *,
         traces: _abc.Iterable[Global___Trace] | None = ...,
         jsonl: _builtins.bytes = ...,
+        source: _builtins.str = ...,
+        source_file: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["jsonl", b"jsonl", "traces", b"traces"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jsonl", b"jsonl", "source", b"source", "source_file", b"source_file", "traces", b"traces"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
