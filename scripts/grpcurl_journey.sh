@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The journey with nothing but grpcurl and JSON (server reflection, no .proto files):
-# create traces, list them, export three by name, build a dataset, export it, train,
+# create traces, list them, export three by name, generate episodes on the server and
+# export them by filter, build a dataset, export it, write its tunix-rt manifest, train,
 # watch, generate.
 #
 #   scripts/grpcurl_journey.sh [HOST:PORT]        (default 127.0.0.1:50051)
@@ -50,6 +51,19 @@ for row in rows:
 asked = [name.removeprefix("traces/") for name in json.loads(os.environ["NAMES"])]
 print("rows in the order given:", [row["id"] for row in rows] == asked)'
 
+echo "== GenerateTraces (10 High Card Duel episodes, stored on the server; names and meta back)"
+call TraceService/GenerateTraces '{"generator": "high_card_duel", "count": 10, "seed": 7,
+  "persist": true, "view": "TRACE_VIEW_BASIC"}' | python3 -c '
+import json, sys
+reply = json.load(sys.stdin)
+print("stored", reply["stored_count"])
+for t in reply["traces"][:3]:
+    print(t["name"], t["meta"]["my_card"], t["meta"]["result"])'
+
+echo "== ExportTraces by filter (the generated episodes, newest first, no dataset)"
+call ExportService/ExportTraces '{"filter": "source = \"high_card_duel\"", "limit": 10,
+  "format": "EXPORT_FORMAT_TRAINING_EXAMPLE"}' | exported | tail -n 1
+
 echo "== BuildDataset"
 call DatasetService/BuildDataset '{"dataset_name": "grpcurl", "version": "v1",
   "filter": "source = \"grpcurl\"", "eval_fraction": 0.25, "seed": 1}' \
@@ -58,6 +72,10 @@ call DatasetService/BuildDataset '{"dataset_name": "grpcurl", "version": "v1",
 echo "== ExportDataset (tunix_sft, server streaming: base64 chunks, then a summary)"
 call ExportService/ExportDataset '{"dataset": "datasets/grpcurl-v1", "format": "EXPORT_FORMAT_TUNIX_SFT",
   "split": "DATASET_SPLIT_TRAIN"}' | exported | sed -n '1p;$p'
+
+echo "== GetTrainingManifest (the tunix-rt project's shape)"
+call ExportService/GetTrainingManifest '{"dataset": "datasets/grpcurl-v1",
+  "style": "MANIFEST_STYLE_TUNIX_RT", "hyperparameters": {"num_epochs": "3"}}' | field '["yaml"]'
 
 echo "== CreateTrainingRun"
 RUN=$(call TrainingService/CreateTrainingRun "{\"training_run\": {\"dataset\": \"datasets/grpcurl-v1\",

@@ -228,6 +228,8 @@ def test_grpcurl_journey_script(tmp_path: Path) -> None:
         assert "TRAINING_RUN_STATE_SUCCEEDED" in out and '"generations"' in out
         assert '"row_count": "18"' in out
         assert "rows in the order given: True" in out  # ExportTraces
+        assert "stored 10" in out and '"row_count": "10"' in out  # generated, by filter
+        assert "runner: tunix" in out and "num_epochs: 3" in out  # the tunix-rt manifest
     finally:
         server.stop()
 
