@@ -17,6 +17,7 @@ from google.protobuf import empty_pb2
 
 from tunixrt.v1 import training_pb2, training_pb2_grpc
 
+from . import run_requests
 from .auth import current_caller
 from .convert import (
     event_to_proto,
@@ -26,23 +27,18 @@ from .convert import (
 )
 from .errors import (
     ApiError,
-    FieldViolation,
     bad_field,
     failed_precondition,
-    invalid_argument,
     not_found,
 )
 from .filters import parse_run_filter
 from .inference import Inference
-from .names import check_request_id, inside_data_dir, parse_uuid_name
+from .names import check_request_id, parse_uuid_name
 from .pagination import paginate
 from .run_state import TERMINAL, RunState
 from .runspec import RunSpec
 from .storage.datasets import DatasetStore
 from .storage.runs import RunExists, RunStore, StoredRun
-from .storage.traces import now_us
-from .training import hf_layout
-from .training.checkpoints import MODEL_FILE
 from .training.inference_pool import InferencePool
 from .training.supervisor import Supervisor
 
@@ -74,6 +70,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         self._data_dir = data_dir.resolve()
         self._inference = Inference(runs, datasets, pool, self._find, self._data_dir)
         self._max_queued = max_queued
+        self._local_path = run_requests.local_paths(self._data_dir, supervisor.run_dir)
 
     async def _find(self, name: str) -> tuple[StoredRun, Path]:
         run = await self._get(name)
@@ -88,23 +85,6 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
 
     # -- create --
 
-    def _local_path(self, given: str) -> str:
-        """A directory inside the data dir: a previous run (`trainingRuns/{uuid}`) or
-        a model directory (training/hf_layout.py) relative to the data dir."""
-        field = "training_run.model.local_path"
-        if given.startswith("trainingRuns/"):
-            path = self._supervisor.run_dir(parse_uuid_name(given, "trainingRuns", field))
-        else:
-            path = inside_data_dir(self._data_dir, given, field)
-        if not path.is_dir():
-            raise bad_field(field, f"{given!r} is not a directory under the data dir")
-        if not (path / MODEL_FILE).exists():  # not a run: a model in the published layout
-            try:
-                hf_layout.inspect(path)
-            except ValueError as exc:
-                raise bad_field(field, str(exc)) from None
-        return str(path)
-
     async def CreateTrainingRun(
         self, request: training_pb2.CreateTrainingRunRequest, context: Any
     ) -> training_pb2.TrainingRun:
@@ -116,13 +96,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
             raise bad_field("training_run.dataset", "is required, e.g. datasets/dev-v1")
         # Off the event loop: a local_path is checked on disk (hf_layout.inspect).
         spec = await asyncio.to_thread(RunSpec.from_request, given, self._local_path)
-        bad = [
-            FieldViolation(f"training_run.labels[{k}]", "keys and values are at most 256 chars")
-            for k, v in given.labels.items()
-            if not k or len(k) > 256 or len(v) > 256
-        ]
-        if bad:
-            raise invalid_argument(bad)
+        run_requests.check_labels(given.labels)
         dataset = await resolve_dataset(self._datasets, given.dataset, "training_run.dataset")
         train_count = int(dataset.stats.get("train_count", 0))
         if train_count == 0:
@@ -145,7 +119,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         caller = current_caller()
         created_by = caller.name if caller else given.created_by or "anonymous"
         if request.validate_only:
-            return _would_be(dataset.key, spec, created_by, dict(given.labels))
+            return run_requests.would_be(dataset.key, spec, created_by, dict(given.labels))
         try:
             run = await asyncio.to_thread(
                 self._runs.create,
@@ -316,34 +290,3 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         self, request: training_pb2.ExportModelRequest, context: Any
     ) -> training_pb2.ExportModelResponse:
         return await self._inference.export_model(request)
-
-
-def _would_be(
-    dataset_key: str, spec: RunSpec, created_by: str, labels: dict[str, str]
-) -> training_pb2.TrainingRun:
-    """A validate_only create's answer: the run as it would be queued, unnamed."""
-    run = StoredRun(
-        seq=0,
-        id="",
-        dataset_key=dataset_key,
-        spec=spec,
-        state=RunState.QUEUED,
-        state_message="validate_only: checked, nothing stored or queued",
-        created_by=created_by,
-        labels=labels,
-        create_time_us=now_us(),
-        start_time_us=None,
-        end_time_us=None,
-        metrics={},
-        checkpoint_step=0,
-        best_checkpoint_step=0,
-        evaluations=[],
-        attempt=0,
-        heartbeat_us=None,
-        last_sequence=0,
-        cancel_requested=False,
-        request_id=None,
-    )
-    msg = run_to_proto(run)
-    msg.name = ""
-    return msg

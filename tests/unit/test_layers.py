@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "auth",
             "metrics",
             "batch_parser",
+            "run_requests",
         ),
     ),
     ("composition", ("app", "standalone_worker")),
