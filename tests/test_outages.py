@@ -121,23 +121,6 @@ def test_a_stopped_database_is_unavailable_then_served_again(
     assert server.proc.poll() is None
 
 
-def test_an_unreachable_database_error_is_recognised_and_a_locked_one_is_not() -> None:
-    """database_unreachable's rules, on the drivers' own exceptions."""
-    import sqlite3
-
-    import sqlalchemy as sa
-
-    from tunixrt_server.storage.db import database_unreachable
-
-    cantopen = sqlite3.OperationalError("unable to open database file")
-    cantopen.sqlite_errorcode = 14
-    locked = sqlite3.OperationalError("database is locked")
-    locked.sqlite_errorcode = 5
-    assert database_unreachable(sa.exc.OperationalError("SELECT 1", {}, cantopen))
-    assert not database_unreachable(sa.exc.OperationalError("SELECT 1", {}, locked))
-    assert not database_unreachable(ValueError("no"))
-
-
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_a_run_trains_through_a_database_outage_and_loses_no_event(
     server_factory: Callable[..., ServerProcess], own_postgres: PostgresCluster, backend: str
