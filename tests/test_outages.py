@@ -236,7 +236,9 @@ def test_a_database_stop_during_an_operation_is_retryable_and_leaves_nothing_hal
         assert (traces - CHAOS_TRACES) % 1_000 == 0  # whole import batches only
         for ds in rt.list_datasets():
             full = rt.get_dataset(ds.name)
-            assert full.stats.trace_count == len(list(rt.list_dataset_items(ds.name, page_size=1000)))
+            assert full.stats.trace_count == len(
+                list(rt.list_dataset_items(ds.name, page_size=1000))
+            )
     assert integrity_problems(url) == []
 
 
