@@ -39,7 +39,7 @@ def current_caller() -> Principal | None:
 
 
 def _refuse(code: grpc.StatusCode, message: str, reason: str) -> ApiError:
-    return ApiError(code, message, reason)
+    return ApiError(code.name, message, reason)
 
 
 class Authorizer:

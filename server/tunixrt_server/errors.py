@@ -1,20 +1,15 @@
-"""API errors as google.rpc.Status with AIP-193 details.
+"""API errors: what went wrong, for whom, in google.rpc terms, with no gRPC here.
 
-Services raise ApiError anywhere (including worker threads); the interceptor in
-interceptors.py turns it into a gRPC status with BadRequest / PreconditionFailure
-/ ResourceInfo details and an ErrorInfo reason, so every client mistake gets
-the right code and a message a person can act on.
+Any module raises ApiError (including in worker threads); the interceptor
+(interceptors.py, with status.py) turns it into a gRPC status with BadRequest /
+PreconditionFailure / ResourceInfo details and an ErrorInfo reason, so every
+client mistake gets the right code and a message a person can act on.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 DOMAIN = "tunixrt.dev"
 # A status travels in trailers, and gRPC refuses trailers past ~8 KiB (at random
@@ -45,7 +40,7 @@ class FieldViolation:
 
 @dataclass(eq=False)  # exceptions must stay hashable
 class ApiError(Exception):
-    code: grpc.StatusCode
+    code: str  # a google.rpc.Code name: "INVALID_ARGUMENT", "NOT_FOUND", ...
     message: str
     reason: str
     violations: list[FieldViolation] = field(default_factory=list)
@@ -56,57 +51,6 @@ class ApiError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def to_status(self) -> grpc.Status:
-        details: list[object] = [
-            error_details_pb2.ErrorInfo(
-                reason=self.reason, domain=DOMAIN, metadata=dict(self.metadata)
-            )
-        ]
-        if self.violations:
-            details.append(
-                error_details_pb2.BadRequest(
-                    field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(
-                            field=clip(v.field, MAX_FIELD_BYTES),
-                            description=clip(v.description, MAX_DESCRIPTION_BYTES),
-                        )
-                        for v in self.violations[:MAX_VIOLATIONS]
-                    ]
-                )
-            )
-        if self.preconditions:
-            details.append(
-                error_details_pb2.PreconditionFailure(
-                    violations=[
-                        error_details_pb2.PreconditionFailure.Violation(
-                            type=t,
-                            subject=clip(s, MAX_FIELD_BYTES),
-                            description=clip(d, MAX_DESCRIPTION_BYTES),
-                        )
-                        for t, s, d in self.preconditions
-                    ]
-                )
-            )
-        if self.resource:
-            details.append(
-                error_details_pb2.ResourceInfo(
-                    resource_type=self.resource[0],
-                    resource_name=clip(self.resource[1], MAX_FIELD_BYTES),
-                )
-            )
-        packed = []
-        for detail in details:
-            any_msg = any_pb2.Any()
-            any_msg.Pack(detail)  # type: ignore[arg-type]
-            packed.append(any_msg)
-        status = status_pb2.Status(
-            code=getattr(code_pb2, self.code.name),
-            message=clip(self.message, MAX_MESSAGE_BYTES),
-            details=packed,
-        )
-        converted: grpc.Status = rpc_status.to_status(status)
-        return converted
-
 
 def invalid_argument(
     violations: Iterable[FieldViolation], *, reason: str = "INVALID_ARGUMENT", message: str = ""
@@ -116,7 +60,7 @@ def invalid_argument(
         message = "; ".join(f"{v.field}: {v.description}" for v in found[:5])
         if len(found) > 5:
             message += f" (and {len(found) - 5} more)"
-    return ApiError(grpc.StatusCode.INVALID_ARGUMENT, message, reason, violations=found)
+    return ApiError("INVALID_ARGUMENT", message, reason, violations=found)
 
 
 def bad_field(field_name: str, description: str, *, reason: str = "INVALID_ARGUMENT") -> ApiError:
@@ -125,7 +69,7 @@ def bad_field(field_name: str, description: str, *, reason: str = "INVALID_ARGUM
 
 def not_found(resource_type: str, name: str) -> ApiError:
     return ApiError(
-        grpc.StatusCode.NOT_FOUND,
+        "NOT_FOUND",
         f"{resource_type} {name!r} does not exist",
         f"{resource_type.upper()}_NOT_FOUND",
         resource=(resource_type, name),
@@ -134,7 +78,7 @@ def not_found(resource_type: str, name: str) -> ApiError:
 
 def already_exists(resource_type: str, name: str) -> ApiError:
     return ApiError(
-        grpc.StatusCode.ALREADY_EXISTS,
+        "ALREADY_EXISTS",
         f"{resource_type} {name!r} already exists",
         f"{resource_type.upper()}_ALREADY_EXISTS",
         resource=(resource_type, name),
@@ -145,7 +89,7 @@ def failed_precondition(
     message: str, *, reason: str, subject: str = "", violation_type: str = "STATE"
 ) -> ApiError:
     return ApiError(
-        grpc.StatusCode.FAILED_PRECONDITION,
+        "FAILED_PRECONDITION",
         message,
         reason,
         preconditions=[(violation_type, subject, message)],

@@ -8,7 +8,6 @@ import hashlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import grpc
 import yaml
 
 from tunixrt.v1 import export_pb2, export_pb2_grpc
@@ -139,7 +138,7 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
 
         def cut_short(rows: int) -> ApiError:
             return ApiError(
-                grpc.StatusCode.NOT_FOUND,
+                "NOT_FOUND",
                 f"datasets/{ds.key} was deleted while it was being exported: {rows:,} of "
                 f"{expected:,} rows were read; the rows sent are not the whole export",
                 "DATASET_DELETED_DURING_EXPORT",
@@ -171,7 +170,7 @@ class ExportService(export_pb2_grpc.ExportServiceServicer):
 
         def cut_short(rows: int) -> ApiError:  # read() raises first: a page is all or none
             return ApiError(
-                grpc.StatusCode.ABORTED,
+                "ABORTED",
                 f"{rows:,} of {len(ids):,} traces were read; retry",
                 "EXPORT_CUT_SHORT",
             )
@@ -246,7 +245,7 @@ def _unknown_traces(trace_ids: list[str]) -> ApiError:
     named = ", ".join(f"traces/{t}" for t in trace_ids[:MAX_MISSING_NAMED])
     more = len(trace_ids) - MAX_MISSING_NAMED
     return ApiError(
-        grpc.StatusCode.NOT_FOUND,
+        "NOT_FOUND",
         f"{len(trace_ids)} trace(s) do not exist: {named}{f' and {more} more' if more > 0 else ''}",
         "TRACE_NOT_FOUND",
         violations=[FieldViolation("names", f"traces/{t} does not exist") for t in trace_ids],

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf import json_format
 
 from tunixrt.v1 import dataset_pb2, training_pb2
@@ -114,7 +113,7 @@ class Inference:
         out = inside_data_dir(self._data_dir, request.output_dir, "output_dir")
         if out.exists():
             raise ApiError(
-                grpc.StatusCode.ALREADY_EXISTS,
+                "ALREADY_EXISTS",
                 f"{request.output_dir} already exists; choose a new output_dir",
                 "OUTPUT_EXISTS",
             )

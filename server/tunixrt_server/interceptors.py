@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from . import metrics, nul_check
 from .auth import Authorizer
 from .errors import ApiError, FieldViolation, bad_field, invalid_argument
+from .status import status_code, to_status
 from .storage.db import causes, database_unreachable, disk_full
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def _code(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, asyncio.CancelledError | GeneratorExit):  # the client went away
         return grpc.StatusCode.CANCELLED
     if isinstance(exc, ApiError):
-        return exc.code
+        return status_code(exc)
     if disk_full(exc):
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if database_unreachable(exc):
@@ -95,7 +96,7 @@ def _unavailable(exc: Exception, method: str, database: str) -> ApiError:
     cause = next((e for e in causes(exc) if e.__cause__ is None), exc)
     log.warning("%s: the database %s cannot be reached: %s", method, database, cause)
     return ApiError(
-        grpc.StatusCode.UNAVAILABLE,
+        "UNAVAILABLE",
         f"the database {database} cannot be reached ({type(cause).__name__}: "
         f"{str(cause).strip()[:300]}); retry (a create with a request_id is safe to retry)",
         "DATABASE_UNAVAILABLE",
@@ -113,13 +114,13 @@ async def _abort(
             "%s: the disk is full (%s); reads go on, writes fail until space is freed", method, exc
         )
         exc = ApiError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "RESOURCE_EXHAUSTED",
             "the server's disk is full: this request's write was rolled back (ImportTraces "
             "keeps the batches acknowledged before it); free space on the server and retry",
             "DISK_FULL",
         )
     if isinstance(exc, ApiError):
-        status = exc.to_status()
+        status = to_status(exc)
         await context.abort(status.code, status.details, status.trailing_metadata)
     log.exception("unhandled error in %s", method, exc_info=exc)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the server log")
@@ -203,7 +204,7 @@ def _wrap_stream(
 
 def _stream_too_long(method: str, limit: float) -> ApiError:
     return ApiError(
-        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "DEADLINE_EXCEEDED",
         f"{method.rsplit('/', 1)[-1]} ran for the server's max_stream_s ({limit:g} s); "
         "call again to go on (WatchTrainingRun: with after_sequence = the last sequence seen)",
         "STREAM_TOO_LONG",

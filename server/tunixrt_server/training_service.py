@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 from google.protobuf import empty_pb2
 
 from tunixrt.v1 import training_pb2, training_pb2_grpc
@@ -112,7 +111,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         queued = (await asyncio.to_thread(self._runs.count_by_state)).get(QUEUED, 0)
         if queued >= self._max_queued:
             raise ApiError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "RESOURCE_EXHAUSTED",
                 f"{queued} runs are already queued (max_queued_runs); wait or cancel some",
                 "TOO_MANY_QUEUED_RUNS",
             )

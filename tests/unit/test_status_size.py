@@ -5,11 +5,12 @@ from __future__ import annotations
 from tunixrt.v1 import trace_pb2, training_pb2
 from tunixrt_server.errors import FieldViolation, clip, invalid_argument
 from tunixrt_server.nul_check import json_paths, message_paths
+from tunixrt_server.status import to_status
 
 
 def test_statuses_stay_under_the_trailer_limit_whatever_they_quote() -> None:
     huge = [FieldViolation("f" * 5000 + "\U0001f600" * 900, "\x00" * 9000) for _ in range(50)]
-    status = invalid_argument(huge).to_status()
+    status = to_status(invalid_argument(huge))
     # grpc-message percent-encodes (x3 at worst); the details are base64 already.
     size = sum(len(k) + len(v) for k, v in status.trailing_metadata)
     size += 3 * len(status.details.encode("utf-8", "surrogatepass"))
