@@ -26,8 +26,8 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 from tunixrt.generators import generate
-from tunixrt_server.rendering import completion_turn, prompt_turns
-from tunixrt_server.runspec import Hyperparameters, Model, RunSpec
+from tunixrt_server.core.rendering import completion_turn, prompt_turns
+from tunixrt_server.core.runspec import Hyperparameters, Model, RunSpec
 from tunixrt_server.training import batches
 from tunixrt_server.training.batches import Example
 

@@ -28,8 +28,8 @@ CHILD = r"""
 import json, sys, time
 from pathlib import Path
 import jax
-from tunixrt_server.rendering import completion_turn, prompt_turns
-from tunixrt_server.runspec import Hyperparameters, Mesh, Model, RunSpec
+from tunixrt_server.core.rendering import completion_turn, prompt_turns
+from tunixrt_server.core.runspec import Hyperparameters, Mesh, Model, RunSpec
 from tunixrt_server.training import tunix_adapter
 from tunixrt_server.training.batches import Example
 

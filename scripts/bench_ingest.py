@@ -21,8 +21,8 @@ import orjson
 
 from _bench import generated_lines, rate, running_server
 from tunixrt import Client
+from tunixrt_server.core.validation import trace_from_json
 from tunixrt_server.storage.db import create_engine, migrate
-from tunixrt_server.validation import trace_from_json
 
 
 def floor_rows(lines: list[bytes]) -> list[tuple[object, ...]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from _bench import running_server
 from demo import DATA, DEFAULT_STEPS, learn
 from tunixrt import Client
-from tunixrt_server.runspec import Hyperparameters
+from tunixrt_server.core.runspec import Hyperparameters
 
 GOALS = {"game": 0.95, "arithmetic": 0.50}
 MAX_MINUTES = 5

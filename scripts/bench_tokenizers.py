@@ -25,7 +25,7 @@ from _bench import running_server
 from demo import DATA
 from tunixrt import Client
 from tunixrt.generators import generate_jsonl
-from tunixrt_server.rendering import completion_turn, prompt_turns
+from tunixrt_server.core.rendering import completion_turn, prompt_turns
 from tunixrt_server.training import subword
 from tunixrt_server.training.tokenizer import ByteTokenizer, SentencePieceTokenizer
 

@@ -27,7 +27,7 @@ from tunix.sft import metrics_logger, peft_trainer
 from tunix.sft import utils as sft_utils
 
 from _bench import CORPUS
-from tunixrt_server.presets import PRESETS
+from tunixrt_server.core.presets import PRESETS
 from tunixrt_server.training import batches
 from tunixrt_server.training.batches import Example
 from tunixrt_server.training.tokenizer import ByteTokenizer

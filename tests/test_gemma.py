@@ -15,7 +15,7 @@ import pytest
 from conftest import TRACES_JSONL, ServerProcess, start_server
 from tunixrt import AlreadyExists, Client, InvalidArgument
 from tunixrt.v1 import training_pb2
-from tunixrt_server import rendering
+from tunixrt_server.core import rendering
 
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
 FEW_STEPS = {

@@ -30,23 +30,23 @@ from tunixrt.v1 import (
     training_pb2_grpc,
 )
 
-from . import metrics
-from .auth import Authorizer
-from .batch_parser import BatchParser
+from .api import metrics
+from .api.auth import Authorizer
+from .api.batch_parser import BatchParser
+from .api.dataset_service import DatasetService
+from .api.export_service import ExportService
+from .api.interceptors import ErrorInterceptor
+from .api.server_service import ServerService
+from .api.trace_service import TraceService
+from .api.training_service import TrainingService
 from .config import Settings
-from .dataset_service import DatasetService
-from .export_service import ExportService
-from .interceptors import ErrorInterceptor
-from .server_service import ServerService
 from .storage.datasets import DatasetStore
 from .storage.db import create_engine, describe_url, migrate
 from .storage.runs import RunStore
 from .storage.traces import TraceStore
-from .trace_service import TraceService
 from .training import child
 from .training.inference_pool import InferencePool
 from .training.supervisor import Supervisor
-from .training_service import TrainingService
 
 log = logging.getLogger("tunixrt.server")
 

@@ -22,8 +22,8 @@ from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
+from tunixrt_server.api.interceptors import ErrorInterceptor
 from tunixrt_server.app import Services
-from tunixrt_server.interceptors import ErrorInterceptor
 
 Metadata = Sequence[tuple[str, Any]]
 M = TypeVar("M", bound=Message)

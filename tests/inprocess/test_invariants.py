@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from tunixrt.v1 import training_pb2
-from tunixrt_server.run_state import RunState
+from tunixrt_server.core.run_state import RunState
 from tunixrt_server.storage import schema
 from tunixrt_server.storage.db import create_engine, migrate
 

@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from tunixrt_server.rendering import completion_turn, prompt_turns
-from tunixrt_server.runspec import BYTES, Model, RunSpec
+from tunixrt_server.core.rendering import completion_turn, prompt_turns
+from tunixrt_server.core.runspec import BYTES, Model, RunSpec
 from tunixrt_server.training import hf_layout
 from tunixrt_server.training.tunix_adapter import models
 

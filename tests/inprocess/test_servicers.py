@@ -17,10 +17,10 @@ from google.rpc import error_details_pb2
 from inprocess.harness import InProcess, Result
 from tunixrt import trace_from_dict
 from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
+from tunixrt_server.api.auth import Authorizer
+from tunixrt_server.api.interceptors import ErrorInterceptor
 from tunixrt_server.app import build_services
-from tunixrt_server.auth import Authorizer
 from tunixrt_server.config import Settings
-from tunixrt_server.interceptors import ErrorInterceptor
 from tunixrt_server.storage.db import create_engine, migrate
 
 TOKENS = [("ana", "writer", "w-secret"), ("rob", "reader", "r-secret")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunixrt_server.runspec import Mesh
+from tunixrt_server.core.runspec import Mesh
 from tunixrt_server.training.tunix_adapter import sharding
 
 

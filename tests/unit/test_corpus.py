@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tunixrt_server.rendering import completion_turn, prompt_turns, tunix_sft_text
+from tunixrt_server.core.rendering import completion_turn, prompt_turns, tunix_sft_text
+from tunixrt_server.core.validation import parse_jsonl, trace_from_line
 from tunixrt_server.training.batches import Example, choose_max_seq_len, encode, token_lengths
 from tunixrt_server.training.tokenizer import ByteTokenizer
-from tunixrt_server.validation import parse_jsonl, trace_from_line
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "dev-reasoning-v2.jsonl"
 

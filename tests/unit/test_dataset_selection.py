@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tunixrt_server.filters import parse_filter
-from tunixrt_server.selection import EVAL
+from tunixrt_server.core.filters import parse_filter
+from tunixrt_server.core.selection import EVAL
 from tunixrt_server.storage.datasets import DatasetSpec, DatasetStore, EmptySelection
 from tunixrt_server.storage.db import create_engine, sqlite_url
 from tunixrt_server.storage.schema import dataset_items, metadata, traces

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from tunixrt_server.errors import ApiError
-from tunixrt_server.filters import MAX_CONDITIONS, Condition, parse_filter
+from tunixrt_server.core.errors import ApiError
+from tunixrt_server.core.filters import MAX_CONDITIONS, Condition, parse_filter
 
 
 def test_conditions_in_order_with_typed_values() -> None:

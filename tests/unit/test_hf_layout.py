@@ -9,7 +9,7 @@ from typing import Any
 import gemma_checkpoint as gemma
 import pytest
 
-from tunixrt_server.presets import PRESETS
+from tunixrt_server.core.presets import PRESETS
 from tunixrt_server.training import hf_layout
 
 

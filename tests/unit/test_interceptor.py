@@ -13,9 +13,9 @@ import pytest
 from grpc_status import rpc_status
 
 from tunixrt.v1 import trace_pb2
-from tunixrt_server.auth import Authorizer
-from tunixrt_server.errors import bad_field
-from tunixrt_server.interceptors import ErrorInterceptor
+from tunixrt_server.api.auth import Authorizer
+from tunixrt_server.api.interceptors import ErrorInterceptor
+from tunixrt_server.core.errors import bad_field
 
 METHOD = "/tunixrt.v1.TraceService/GetTrace"
 

@@ -11,31 +11,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "server" / "tunixrt_server"
 ROOT = "tunixrt_server"
-# The layers, lowest first; a module may import its own layer and those below.
-# A module's layer is that of its longest matching prefix.
-# Below them all: the pure modules at the package's root (names, filters, rendering,
-# validation, runspec, presets, run_state, ...).
+# The layers, lowest first, as the package's folders; a module may import its own
+# layer and those below. A module's layer is that of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("core", ("core",)),  # pure: no gRPC, SQL or JAX
     ("storage", ("storage",)),
     ("settings", ("config",)),  # read by training workers and the API alike
     ("training", ("training",)),
-    (
-        "api",
-        (
-            "convert",
-            "trace_service",
-            "dataset_service",
-            "export_service",
-            "training_service",
-            "server_service",
-            "inference",
-            "interceptors",
-            "auth",
-            "metrics",
-            "batch_parser",
-            "run_requests",
-        ),
-    ),
+    ("api", ("api",)),
     ("composition", ("app", "standalone_worker")),
 ]
 # What storage must never see: the layer that speaks proto and gRPC.
@@ -111,7 +94,7 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def layer(module: str) -> int:
-    """The module's layer; the pure modules at the root are layer -1, below all."""
+    """The module's layer; one in none (the package's __init__) is -1, below all."""
     best, depth = -1, 0
     for level, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
@@ -134,6 +117,14 @@ def test_no_import_runs_back_up_a_layer() -> None:
     assert upward(graph()) == []
 
 
+def test_the_core_knows_nothing_of_grpc_sql_or_jax() -> None:
+    forbidden = ("grpc", "sqlalchemy", "jax", "flax", "tunix")
+    for path in (PACKAGE / "core").rglob("*.py"):
+        name = module_name(path)
+        bad = [m[-1] for m in imports(path, name) if m[-1].split(".")[0] in forbidden]
+        assert not bad, (name, bad)
+
+
 def test_storage_knows_nothing_of_proto_or_grpc() -> None:
     for path in (PACKAGE / "storage").rglob("*.py"):
         name = module_name(path)
@@ -147,8 +138,10 @@ def test_the_checks_above_can_fail(tmp_path: Path) -> None:
     (package / "storage").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "storage" / "__init__.py").write_text("")
-    (package / "convert.py").write_text("from .storage import runs\n")
-    (package / "storage" / "runs.py").write_text("from ..convert import RunState\n")
+    (package / "api").mkdir()
+    (package / "api" / "__init__.py").write_text("")
+    (package / "api" / "convert.py").write_text("from ..storage import runs\n")
+    (package / "storage" / "runs.py").write_text("from ..api.convert import RunState\n")
     edges = graph(package)
-    assert circles(edges) == [["convert", "storage.runs"]]
-    assert upward(edges) == ["storage.runs -> convert"]
+    assert circles(edges) == [["api.convert", "storage.runs"]]
+    assert upward(edges) == ["storage.runs -> api.convert"]

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tunixrt_server.errors import ApiError
-from tunixrt_server.names import (
+from tunixrt_server.core.errors import ApiError
+from tunixrt_server.core.names import (
     check_key,
     check_request_id,
     inside_data_dir,

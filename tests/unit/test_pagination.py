@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from tunixrt_server.errors import ApiError
-from tunixrt_server.pagination import decode_token, encode_token, page_size, paginate
+from tunixrt_server.core.errors import ApiError
+from tunixrt_server.core.pagination import decode_token, encode_token, page_size, paginate
 
 
 def test_tokens_round_trip_and_are_bound_to_their_query() -> None:

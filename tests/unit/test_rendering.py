@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import orjson
 
-from tunixrt_server.rendering import (
+from tunixrt_server.core.rendering import (
     ExportRow,
     completion_turn,
     prompt_turns,

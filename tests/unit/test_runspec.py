@@ -5,8 +5,8 @@ from collections.abc import Callable
 import pytest
 
 from tunixrt.v1 import training_pb2
-from tunixrt_server.errors import ApiError
-from tunixrt_server.runspec import AUTO, Hyperparameters, Lora, Mesh, RunSpec
+from tunixrt_server.core.errors import ApiError
+from tunixrt_server.core.runspec import AUTO, Hyperparameters, Lora, Mesh, RunSpec
 
 NO_PATHS: Callable[[str], str] = lambda path: f"/data/{path}"  # noqa: E731
 

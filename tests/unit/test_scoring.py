@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from tunixrt_server.scoring import Example, extract_answer, normalize, score, unfinished
+from tunixrt_server.core.scoring import Example, extract_answer, normalize, score, unfinished
 
 
 def test_answer_extraction_and_normalisation() -> None:

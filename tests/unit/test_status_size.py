@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tunixrt.v1 import trace_pb2, training_pb2
-from tunixrt_server.errors import FieldViolation, clip, invalid_argument
-from tunixrt_server.nul_check import json_paths, message_paths
-from tunixrt_server.status import to_status
+from tunixrt_server.api.status import to_status
+from tunixrt_server.core.errors import FieldViolation, clip, invalid_argument
+from tunixrt_server.core.nul_check import json_paths, message_paths
 
 
 def test_statuses_stay_under_the_trailer_limit_whatever_they_quote() -> None:

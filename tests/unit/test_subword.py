@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from tunixrt_server.rendering import END, START, completion_turn, prompt_turns
+from tunixrt_server.core.rendering import END, START, completion_turn, prompt_turns
 from tunixrt_server.training import subword
 
 TEXTS = [

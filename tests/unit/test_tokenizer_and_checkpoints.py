@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from tunixrt_server.presets import BYTE_EMBED
-from tunixrt_server.rendering import END, START
+from tunixrt_server.core.presets import BYTE_EMBED
+from tunixrt_server.core.rendering import END, START
 from tunixrt_server.training import checkpoints
 from tunixrt_server.training.tokenizer import VOCAB_SIZE, ByteTokenizer
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..selection import EVAL, TRAIN
+from ..core.selection import EVAL, TRAIN
 from .schema import traces
 
 _MASK = 0xFFFFFFFF

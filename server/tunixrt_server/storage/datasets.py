@@ -11,9 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..filters import Condition
-from ..rendering import ExportRow
-from ..selection import EVAL
+from ..core.filters import Condition
+from ..core.rendering import ExportRow
+from ..core.selection import EVAL
 from . import dataset_selection
 from .db import copying_transaction
 from .filtering import stratum, where

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..filters import Condition
+from ..core.filters import Condition
 from .schema import traces, training_runs
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {

@@ -10,8 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..run_state import UNFINISHED
-from ..runspec import RunSpec
+from ..core.run_state import UNFINISHED
+from ..core.runspec import RunSpec
 from . import run_events
 from .run_events import NewEvent
 from .run_rows import COLUMNS, QUEUED, RUNNING, StoredRun, get, owned_by, stored

@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..run_state import RunState
-from ..runspec import RunSpec
+from ..core.run_state import RunState
+from ..core.runspec import RunSpec
 from .schema import training_runs
 
 QUEUED, RUNNING = RunState.QUEUED, RunState.RUNNING

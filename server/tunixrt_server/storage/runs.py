@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..filters import Condition
-from ..run_state import UNFINISHED
-from ..runspec import RunSpec
+from ..core.filters import Condition
+from ..core.run_state import UNFINISHED
+from ..core.runspec import RunSpec
 from . import run_events, run_notify
 from .filtering import runs_where
 from .run_events import Event

@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from ..filters import Condition
-from ..rendering import ExportRow
-from ..validation import NewTrace
+from ..core.filters import Condition
+from ..core.rendering import ExportRow
+from ..core.validation import NewTrace
 from .bulk import FastInsert
 from .filtering import where
 from .schema import JsonType, dataset_items, datasets, traces

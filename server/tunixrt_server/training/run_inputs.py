@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from ..rendering import completion_turn, prompt_turns
-from ..selection import EVAL, TRAIN
+from ..core.rendering import completion_turn, prompt_turns
+from ..core.selection import EVAL, TRAIN
 from ..storage.datasets import DatasetStore
 from ..storage.runs import StoredRun
 from .batches import Example

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..rendering import END, START
+from ..core.rendering import END, START
 
 PAD, EOS, BOS, UNK = 0, 1, 2, 3
 # Training reads at most this many texts (a random-free prefix keeps it deterministic).

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..run_state import RunState
+from ..core.run_state import RunState
 from ..storage import run_notify
 from ..storage.runs import RunStore, StoredRun
 from ..storage.traces import now_us

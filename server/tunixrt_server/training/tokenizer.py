@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..rendering import END, START
+from ..core.rendering import END, START
 
 PAD, BOS, EOS = 0, 1, 2
 _SPECIAL = {START: 3, END: 4}

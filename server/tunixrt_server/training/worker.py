@@ -27,7 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
-from ..run_state import RunState
+from ..core.run_state import RunState
 from ..storage.datasets import DatasetStore
 from ..storage.db import create_engine, database_unreachable, disk_full
 from ..storage.runs import RunStore

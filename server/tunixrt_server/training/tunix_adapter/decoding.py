@@ -17,7 +17,7 @@ from typing import Any
 from flax import nnx
 from tunix.generate import sampler as sampler_lib
 
-from ...rendering import END
+from ...core.rendering import END
 from ..checkpoints import CheckpointRef
 from . import hf_export, models
 

@@ -13,7 +13,7 @@ import numpy as np
 from tunix.sft import hooks
 from tunix.sft.checkpoint_manager import CheckpointManager
 
-from ... import scoring
+from ...core import scoring
 from .. import batches
 from . import distributed
 from .decoding import Decoder

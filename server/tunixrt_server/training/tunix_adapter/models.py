@@ -22,8 +22,8 @@ from tunix.models.gemma3 import model as gemma3
 from tunix.models.gemma3 import params_safetensors
 from tunix.sft.checkpoint_manager import CheckpointManager
 
-from ...presets import PRESETS
-from ...runspec import BYTES, SUBWORD, RunSpec
+from ...core.presets import PRESETS
+from ...core.runspec import BYTES, SUBWORD, RunSpec
 from .. import hf_layout, subword
 from ..checkpoints import MODEL_FILE, ROTATED, CheckpointRef
 from ..tokenizer import ByteTokenizer, SentencePieceTokenizer

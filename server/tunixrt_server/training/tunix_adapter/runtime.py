@@ -12,7 +12,7 @@ import jax
 from flax import nnx
 from tunix.models.gemma3 import model as gemma3
 
-from ...presets import PRESETS
+from ...core.presets import PRESETS
 from . import models
 
 DISTRIBUTIONS = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from ...runspec import Mesh
+from ...core.runspec import Mesh
 
 AXES = ("fsdp", "tp")
 

@@ -22,8 +22,8 @@ from tunix.sft import metrics_logger, peft_trainer
 from tunix.sft import utils as sft_utils
 from tunix.sft.checkpoint_manager import CheckpointManager
 
-from ...presets import PRESETS
-from ...runspec import AUTO, Hyperparameters, RunSpec
+from ...core.presets import PRESETS
+from ...core.runspec import AUTO, Hyperparameters, RunSpec
 from .. import batches
 from ..checkpoints import BEST, ROTATED
 from . import distributed, models, sharding

@@ -18,9 +18,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
-from .storage.traces import new_rows
-from .training.child import die_with_parent
-from .validation import NewTrace, TraceInvalid, parse_jsonl, stamped, trace_from_line
+from ..core.validation import NewTrace, TraceInvalid, parse_jsonl, stamped, trace_from_line
+from ..storage.traces import new_rows
+from ..training.child import die_with_parent
 
 
 class ParsedBatch(NamedTuple):

@@ -12,12 +12,12 @@ from typing import Any
 
 from tunixrt.v1 import server_pb2, server_pb2_grpc, training_pb2
 
-from .config import Settings
+from ..config import Settings
+from ..core.pagination import MAX_PAGE_SIZE
+from ..core.presets import PRESETS
+from ..core.runspec import Hyperparameters
 from .export_service import MAX_TRACE_NAMES
 from .inference import MAX_PROMPTS
-from .pagination import MAX_PAGE_SIZE
-from .presets import PRESETS
-from .runspec import Hyperparameters
 
 log = logging.getLogger("tunixrt.server")
 PROBE = [sys.executable, "-m", "tunixrt_server.training.probe"]

@@ -12,10 +12,8 @@ from google.protobuf import empty_pb2
 from tunixrt import generators
 from tunixrt.v1 import trace_pb2, trace_pb2_grpc
 
-from . import generation, metrics
-from .batch_parser import BatchParser, ParsedBatch, check_items
-from .convert import full_view, new_trace_to_proto, trace_to_proto
-from .errors import (
+from ..core import generation
+from ..core.errors import (
     ApiError,
     FieldViolation,
     bad_field,
@@ -23,12 +21,15 @@ from .errors import (
     invalid_argument,
     not_found,
 )
-from .filters import parse_filter
-from .names import check_request_id, parse_uuid_name
-from .pagination import paginate
-from .storage.traces import TraceStore, new_rows
-from .storage.usage import TraceInUse
-from .validation import MAX_STAMP_CHARS, TraceInvalid, trace_from_proto
+from ..core.filters import parse_filter
+from ..core.names import check_request_id, parse_uuid_name
+from ..core.pagination import paginate
+from ..core.validation import MAX_STAMP_CHARS, TraceInvalid, trace_from_proto
+from ..storage.traces import TraceStore, new_rows
+from ..storage.usage import TraceInUse
+from . import metrics
+from .batch_parser import BatchParser, ParsedBatch, check_items
+from .convert import full_view, new_trace_to_proto, trace_to_proto
 
 MAX_BATCH_TRACES = 10_000
 MAX_REPORTED_ERRORS = 1_000

@@ -16,6 +16,21 @@ from google.protobuf import empty_pb2
 
 from tunixrt.v1 import training_pb2, training_pb2_grpc
 
+from ..core.errors import (
+    ApiError,
+    bad_field,
+    failed_precondition,
+    not_found,
+)
+from ..core.filters import parse_run_filter
+from ..core.names import check_request_id, parse_uuid_name
+from ..core.pagination import paginate
+from ..core.run_state import TERMINAL, RunState
+from ..core.runspec import RunSpec
+from ..storage.datasets import DatasetStore
+from ..storage.runs import RunExists, RunStore, StoredRun
+from ..training.inference_pool import InferencePool
+from ..training.supervisor import Supervisor
 from . import run_requests
 from .auth import current_caller
 from .convert import (
@@ -24,22 +39,7 @@ from .convert import (
     run_to_proto,
     state_name,
 )
-from .errors import (
-    ApiError,
-    bad_field,
-    failed_precondition,
-    not_found,
-)
-from .filters import parse_run_filter
 from .inference import Inference
-from .names import check_request_id, parse_uuid_name
-from .pagination import paginate
-from .run_state import TERMINAL, RunState
-from .runspec import RunSpec
-from .storage.datasets import DatasetStore
-from .storage.runs import RunExists, RunStore, StoredRun
-from .training.inference_pool import InferencePool
-from .training.supervisor import Supervisor
 
 # A watcher re-reads the log at least this often even without a wake-up.
 WATCH_POLL_S = 1.0

@@ -21,24 +21,24 @@ from google.protobuf import json_format
 
 from tunixrt.v1 import dataset_pb2, training_pb2
 
-from . import scoring
-from .convert import resolve_dataset, split_filter, timestamp
-from .errors import (
+from ..core import scoring
+from ..core.errors import (
     ApiError,
     FieldViolation,
     bad_field,
     failed_precondition,
     invalid_argument,
 )
-from .names import inside_data_dir
-from .rendering import completion_turn, prompt_turns
-from .selection import EVAL
-from .storage.datasets import DatasetStore
-from .storage.runs import RunStore, StoredRun
-from .storage.traces import now_us
-from .training import checkpoints
-from .training.batches import MAX_NEW_TOKENS
-from .training.inference_pool import InferenceError, InferencePool
+from ..core.names import inside_data_dir
+from ..core.rendering import completion_turn, prompt_turns
+from ..core.selection import EVAL
+from ..storage.datasets import DatasetStore
+from ..storage.runs import RunStore, StoredRun
+from ..storage.traces import now_us
+from ..training import checkpoints
+from ..training.batches import MAX_NEW_TOKENS
+from ..training.inference_pool import InferenceError, InferencePool
+from .convert import resolve_dataset, split_filter, timestamp
 
 MAX_PROMPTS = 64
 MAX_PROMPT_CHARS = 20_000

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from .errors import ApiError
+from ..core.errors import ApiError
 
 ROLES = ("reader", "writer")
 READ_METHODS = ("Get", "List", "Export", "Watch")

@@ -12,16 +12,17 @@ import yaml
 
 from tunixrt.v1 import export_pb2, export_pb2_grpc
 
-from . import manifests, metrics
+from ..core import manifests
+from ..core.errors import ApiError, FieldViolation, bad_field, invalid_argument
+from ..core.filters import parse_filter
+from ..core.names import parse_uuid_name
+from ..core.rendering import NEEDS_META, ExportRow, render_lines
+from ..core.runspec import DEFAULT_PRESET, MAX_SYSTEM_CHARS, Hyperparameters
+from ..core.selection import EVAL
+from ..storage.datasets import DatasetStore
+from ..storage.traces import TraceStore
+from . import metrics
 from .convert import EXPORT_FORMATS, resolve_dataset, split_filter
-from .errors import ApiError, FieldViolation, bad_field, invalid_argument
-from .filters import parse_filter
-from .names import parse_uuid_name
-from .rendering import NEEDS_META, ExportRow, render_lines
-from .runspec import DEFAULT_PRESET, MAX_SYSTEM_CHARS, Hyperparameters
-from .selection import EVAL
-from .storage.datasets import DatasetStore
-from .storage.traces import TraceStore
 
 DEFAULT_ROWS_PER_CHUNK = 256
 MAX_ROWS_PER_CHUNK = 4_096

@@ -11,6 +11,17 @@ from google.protobuf import empty_pb2
 
 from tunixrt.v1 import dataset_pb2, dataset_pb2_grpc
 
+from ..core.errors import already_exists, bad_field, failed_precondition, not_found
+from ..core.filters import parse_filter
+from ..core.names import check_key, parse_dataset_name
+from ..core.pagination import paginate
+from ..storage.datasets import (
+    DatasetExists,
+    DatasetSpec,
+    DatasetStore,
+    EmptySelection,
+)
+from ..storage.runs import RunStore
 from .convert import (
     STRATEGIES,
     dataset_item,
@@ -18,17 +29,6 @@ from .convert import (
     resolve_dataset,
     split_filter,
 )
-from .errors import already_exists, bad_field, failed_precondition, not_found
-from .filters import parse_filter
-from .names import check_key, parse_dataset_name
-from .pagination import paginate
-from .storage.datasets import (
-    DatasetExists,
-    DatasetSpec,
-    DatasetStore,
-    EmptySelection,
-)
-from .storage.runs import RunStore
 
 MAX_LIMIT = 10_000_000
 MAX_FULL_VIEW_ITEMS = 20_000

@@ -16,16 +16,16 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
 
-from .errors import bad_field, not_found
-from .names import parse_dataset_name
-from .runspec import BYTES, SUBWORD, Model
-from .validation import NewTrace
+from ..core.errors import bad_field, not_found
+from ..core.names import parse_dataset_name
+from ..core.runspec import BYTES, SUBWORD, Model
+from ..core.validation import NewTrace
 
 if TYPE_CHECKING:
-    from .storage.datasets import DatasetStore, StoredDataset
-    from .storage.run_events import Event
-    from .storage.runs import StoredRun
-    from .storage.traces import StoredTrace
+    from ..storage.datasets import DatasetStore, StoredDataset
+    from ..storage.run_events import Event
+    from ..storage.runs import StoredRun
+    from ..storage.traces import StoredTrace
 
 
 # Stored split numbers are the DatasetSplit values; ALL/UNSPECIFIED select both.

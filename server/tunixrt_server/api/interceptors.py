@@ -17,11 +17,12 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from . import metrics, nul_check
+from ..core import nul_check
+from ..core.errors import ApiError, FieldViolation, bad_field, invalid_argument
+from ..storage.db import causes, database_unreachable, disk_full
+from . import metrics
 from .auth import Authorizer
-from .errors import ApiError, FieldViolation, bad_field, invalid_argument
 from .status import status_code, to_status
-from .storage.db import causes, database_unreachable, disk_full
 
 log = logging.getLogger(__name__)
 

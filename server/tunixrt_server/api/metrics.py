@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .run_state import RunState
-from .storage.runs import RunStore
+from ..core.run_state import RunState
+from ..storage.runs import RunStore
 
 REGISTRY = CollectorRegistry()
 

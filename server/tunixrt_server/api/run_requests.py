@@ -8,15 +8,15 @@ from pathlib import Path
 
 from tunixrt.v1 import training_pb2
 
+from ..core.errors import FieldViolation, bad_field, invalid_argument
+from ..core.names import inside_data_dir, parse_uuid_name
+from ..core.run_state import RunState
+from ..core.runspec import RunSpec
+from ..storage.runs import StoredRun
+from ..storage.traces import now_us
+from ..training import hf_layout
+from ..training.checkpoints import MODEL_FILE
 from .convert import run_to_proto
-from .errors import FieldViolation, bad_field, invalid_argument
-from .names import inside_data_dir, parse_uuid_name
-from .run_state import RunState
-from .runspec import RunSpec
-from .storage.runs import StoredRun
-from .storage.traces import now_us
-from .training import hf_layout
-from .training.checkpoints import MODEL_FILE
 
 MAX_LABEL_CHARS = 256
 
