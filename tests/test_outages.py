@@ -23,6 +23,7 @@ from conftest import PostgresCluster, ServerProcess
 from tunixrt import TunixRtError
 from tunixrt.generators import generate_jsonl
 from tunixrt.v1 import training_pb2
+from tunixrt_server.training.reporter import OUTAGE_LIMIT_S
 
 # Enough rows that a delete after the first chunk lands mid-export: the server reads
 # at most two pages (4,096 rows each) ahead of what the client has taken.
@@ -32,6 +33,7 @@ EXPORT_TRACES = 12_000
 OUTAGE_S = 20.0
 OUTAGE_RUN_STEPS = 200
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
+FAILED = training_pb2.TRAINING_RUN_STATE_FAILED
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -282,3 +284,41 @@ def test_kill_9_during_a_build_or_an_export_leaves_nothing_half_written(
             assert ds.stats.trace_count == len(list(rt.list_dataset_items(ds.name, page_size=1000)))
         assert rt.import_jsonl(generate_jsonl("arithmetic", 10, seed=10)).accepted_count == 10
     assert integrity_problems(again.database_url) == []
+
+
+@pytest.mark.slow  # the outage outlasts the worker's 60 s limit
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_an_outage_past_the_limit_fails_the_run_resumably(
+    server_factory: Callable[..., ServerProcess], own_postgres: PostgresCluster, backend: str
+) -> None:
+    """PostgreSQL down longer than the worker holds its events: the run stops and,
+    once the database is back, is FAILED saying why; Resume finishes it from its
+    checkpoint."""
+    server = server_factory(database_url=own_postgres.new_database())
+    with server.client(timeout=60) as rt:
+        rt.import_jsonl(generate_jsonl("arithmetic", 200, seed=11))
+        ds = rt.build_dataset("long", "v1", eval_fraction=0.1, seed=11)
+        hp = {"max_steps": 100_000, "eval_every_steps": -1, "max_seq_len": 128}
+        hp |= {"checkpoint_every_steps": 20}
+        run = rt.create_training_run(ds.name, hyperparameters=hp)
+        for event in rt.watch_training_run(run.name):
+            if event.WhichOneof("event") == "checkpoint_saved":
+                break
+        own_postgres.stop("fast")
+        time.sleep(OUTAGE_LIMIT_S + 15)
+        own_postgres.start()
+        deadline = time.monotonic() + 120
+        while (failed := rt.get_training_run(run.name)).state != FAILED:
+            assert time.monotonic() < deadline, failed.state_message
+            time.sleep(1)
+        assert "database" in failed.state_message and "ResumeTrainingRun" in failed.state_message
+        kept = failed.checkpoint_step
+        assert kept >= 20
+        seen = list(rt.watch_training_run(run.name))[-1].sequence  # an ended run's history
+        rt.resume_training_run(run.name)
+        for event in rt.watch_training_run(run.name, after_sequence=seen):
+            if event.WhichOneof("event") == "step_metrics":
+                assert event.step == kept + 1  # from the checkpoint
+                break
+        rt.cancel_training_run(run.name)
+        list(rt.watch_training_run(run.name))
