@@ -24,6 +24,8 @@ class LossHistory:
     train: list[tuple[int, float]] = field(default_factory=list)
     eval: list[tuple[int, float]] = field(default_factory=list)
     exact_match: list[tuple[int, float]] = field(default_factory=list)
+    # Exact match per category of the eval sample (a category per trace meta.category).
+    per_category: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     final_state: str = ""
     final_message: str = ""
@@ -38,6 +40,8 @@ class LossHistory:
             self.eval.append((event.step, event.eval_metrics.eval_loss))
             if event.eval_metrics.example_count:
                 self.exact_match.append((event.step, event.eval_metrics.exact_match))
+                for name, acc in event.eval_metrics.per_category.items():
+                    self.per_category.setdefault(name, []).append((event.step, acc.accuracy))
         elif kind == "warning":
             self.warnings.append(event.warning.message)
         elif kind == "state_change":
@@ -128,7 +132,8 @@ def _follow_plain(
 
 
 def save_loss_plot(history: LossHistory, path: str | Path, title: str = "") -> Path:
-    """Train and eval loss against step, and exact match (right axis) when measured."""
+    """Train and eval loss against step, and exact match (right axis) when measured,
+    overall and per category."""
     try:
         import matplotlib
     except ImportError:
@@ -152,6 +157,13 @@ def save_loss_plot(history: LossHistory, path: str | Path, title: str = "") -> P
         right = ax.twinx()
         steps, values = zip(*history.exact_match, strict=True)
         right.plot(steps, [100 * v for v in values], "s-", color="tab:green", label="exact match")
+        if len(history.per_category) > 1:  # one category's curve is the overall one
+            colors = ("tab:purple", "tab:red", "tab:brown", "tab:olive", "tab:cyan", "tab:gray")
+            for n, (name, points) in enumerate(sorted(history.per_category.items())):
+                steps, values = zip(*points, strict=True)
+                percent = [100 * v for v in values]
+                color = colors[n % len(colors)]
+                right.plot(steps, percent, "--", color=color, label=f"exact match: {name}")
         right.set_ylabel("exact match on held-out sample (%)")
         right.set_ylim(0, 100)
         more_handles, more_labels = right.get_legend_handles_labels()
