@@ -100,7 +100,13 @@ def build_services(settings: Settings, engine: Engine, *, auth_enabled: bool) ->
     )
     inference = InferencePool(settings.max_inference_workers, settings.inference_idle_s)
     training = TrainingService(
-        runs, dataset_store, supervisor, inference, settings.data_dir, settings.max_queued_runs
+        runs,
+        dataset_store,
+        supervisor,
+        inference,
+        settings.data_dir,
+        settings.max_queued_runs,
+        settings.max_learning_rate,
     )
     return Services(
         traces=TraceService(trace_store, BatchParser()),

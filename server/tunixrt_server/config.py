@@ -41,6 +41,9 @@ class Settings:
     max_stream_s: float = 6 * 3600.0
     # Runs that may wait in QUEUED; CreateTrainingRun beyond it is RESOURCE_EXHAUSTED.
     max_queued_runs: int = 100
+    # The highest peak learning rate a run may ask for (above 1.0 AdamW diverges on
+    # every preset here); an operator may raise it for their own experiments.
+    max_learning_rate: float = 1.0
     # A worker group (`tunix-rt worker` only): processes, usually one per host,
     # that train each run together with jax.distributed. coordinator_address is
     # HOST:PORT where process 0 listens; process_id is this process's place.

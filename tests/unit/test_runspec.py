@@ -93,3 +93,12 @@ def test_mesh() -> None:
     with pytest.raises(ApiError) as err:
         spec(fsdp=-1)
     assert err.value.violations[0].field == "training_run.mesh.fsdp"
+
+
+def test_a_learning_rate_above_one_needs_the_servers_override() -> None:
+    with pytest.raises(ApiError) as err:
+        Hyperparameters.resolve({"learning_rate": 2.0})
+    assert "[1e-08, 1.0]" in err.value.violations[0].description
+    assert (
+        Hyperparameters.resolve({"learning_rate": 2.0}, max_learning_rate=3.0).learning_rate == 2.0
+    )

@@ -61,6 +61,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         pool: InferencePool,
         data_dir: Path,
         max_queued: int = 100,
+        max_learning_rate: float = 1.0,
     ) -> None:
         self._runs = runs
         self._datasets = datasets
@@ -69,6 +70,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         self._data_dir = data_dir.resolve()
         self._inference = Inference(runs, datasets, pool, self._find, self._data_dir)
         self._max_queued = max_queued
+        self._max_learning_rate = max_learning_rate
         self._local_path = run_requests.local_paths(self._data_dir, supervisor.run_dir)
 
     async def _find(self, name: str) -> tuple[StoredRun, Path]:
@@ -94,7 +96,9 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         if not given.dataset:
             raise bad_field("training_run.dataset", "is required, e.g. datasets/dev-v1")
         # Off the event loop: a local_path is checked on disk (hf_layout.inspect).
-        spec = await asyncio.to_thread(RunSpec.from_request, given, self._local_path)
+        spec = await asyncio.to_thread(
+            RunSpec.from_request, given, self._local_path, self._max_learning_rate
+        )
         run_requests.check_labels(given.labels)
         dataset = await resolve_dataset(self._datasets, given.dataset, "training_run.dataset")
         train_count = int(dataset.stats.get("train_count", 0))

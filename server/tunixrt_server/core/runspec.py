@@ -35,6 +35,7 @@ class Hyperparameters:
     batch_size: int = _limit(8, 1, 4_096)
     max_seq_len: int = _limit(AUTO, 16, 32_768, auto=True)
     # Above 1.0 AdamW diverges on every model here (tunix-rt refuses it too).
+    # The server's max_learning_rate (default 1.0) may raise the bound.
     learning_rate: float = _limit(1e-2, 1e-8, 1.0)
     warmup_steps: int = _limit(10, 0, 1_000_000)
     # Exact-match decoding costs seconds on a CPU, so evaluations are not too frequent.
@@ -59,6 +60,7 @@ class Hyperparameters:
         *,
         preset: str = DEFAULT_PRESET,
         prefix: str = "hyperparameters",
+        max_learning_rate: float = 1.0,
     ) -> Hyperparameters:
         """Fill zero/absent values with defaults (the preset's first) and range-check."""
         preset_defaults = PRESETS[preset].hyperparameters if preset in PRESETS else {}
@@ -76,6 +78,8 @@ class Hyperparameters:
             if "range" not in f.metadata or (f.metadata["auto"] and value == AUTO):
                 continue
             low, high = f.metadata["range"]
+            if f.name == "learning_rate":
+                high = max_learning_rate
             if isinstance(value, float) and not math.isfinite(value):
                 bad.append(FieldViolation(f"{prefix}.{f.name}", "must be a finite number"))
             elif not low <= value <= high:
@@ -171,7 +175,10 @@ class RunSpec:
 
     @classmethod
     def from_request(
-        cls, run: training_pb2.TrainingRun, resolve_local_path: Callable[[str], str]
+        cls,
+        run: training_pb2.TrainingRun,
+        resolve_local_path: Callable[[str], str],
+        max_learning_rate: float = 1.0,
     ) -> RunSpec:
         """Validate a CreateTrainingRun request's run. `resolve_local_path` maps a
         requested local_path to an absolute path inside the data dir (or refuses it)."""
@@ -181,6 +188,7 @@ class RunSpec:
             {f.name: v for f, v in hp_msg.ListFields()},
             preset=model.preset,
             prefix="training_run.hyperparameters",
+            max_learning_rate=max_learning_rate,
         )
         return cls(model, hp, _lora(run.lora), _mesh(run.mesh))
 
