@@ -288,6 +288,10 @@ def test_validate_only_stores_nothing_and_epochs_resolve_to_the_steps_that_train
     hp = checked.hyperparameters
     assert (hp.num_epochs, hp.max_steps) == (2, math.ceil(2 * train_count / 8))
     assert hp.learning_rate == 3e-2  # the preset's default, resolved
+    # The data as the worker would prepare it: the length chosen, nothing cut silently.
+    assert hp.max_seq_len % 64 == 0 and hp.max_seq_len > 0
+    assert checked.metrics.dropped_examples == 0
+    assert checked.metrics.truncated_examples <= train_count // 100 + 1
     assert [r.name for r in client.list_training_runs()] == before
     with pytest.raises(NotFound):
         client.create_training_run("datasets/nope-v1", validate_only=True)

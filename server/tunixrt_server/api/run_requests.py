@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from tunixrt.v1 import training_pb2
 
@@ -56,7 +57,11 @@ def check_labels(labels: Mapping[str, str]) -> None:
 
 
 def would_be(
-    dataset_key: str, spec: RunSpec, created_by: str, labels: dict[str, str]
+    dataset_key: str,
+    spec: RunSpec,
+    created_by: str,
+    labels: dict[str, str],
+    metrics: dict[str, Any],
 ) -> training_pb2.TrainingRun:
     """A validate_only create's answer: the run as it would be queued, unnamed."""
     run = StoredRun(
@@ -71,7 +76,7 @@ def would_be(
         create_time_us=now_us(),
         start_time_us=None,
         end_time_us=None,
-        metrics={},
+        metrics=metrics,
         checkpoint_step=0,
         best_checkpoint_step=0,
         evaluations=[],

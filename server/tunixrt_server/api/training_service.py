@@ -31,7 +31,7 @@ from ..storage.datasets import DatasetStore
 from ..storage.runs import RunExists, RunStore, StoredRun
 from ..training.inference_pool import InferencePool
 from ..training.supervisor import Supervisor
-from . import run_requests
+from . import dry_run, run_requests
 from .auth import current_caller
 from .convert import (
     event_to_proto,
@@ -122,7 +122,10 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         caller = current_caller()
         created_by = caller.name if caller else given.created_by or "anonymous"
         if request.validate_only:
-            return run_requests.would_be(dataset.key, spec, created_by, dict(given.labels))
+            spec, metrics = await asyncio.to_thread(
+                dry_run.prepare, spec, self._datasets, dataset.key
+            )
+            return run_requests.would_be(dataset.key, spec, created_by, dict(given.labels), metrics)
         try:
             run = await asyncio.to_thread(
                 self._runs.create,
