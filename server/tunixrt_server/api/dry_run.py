@@ -14,10 +14,9 @@ from typing import Any
 from ..core.presets import PRESETS
 from ..core.runspec import AUTO, BYTES, SUBWORD, RunSpec
 from ..storage.datasets import DatasetStore
-from ..training import batches, hf_layout, subword
+from ..training import batches, hf_layout, subword, tokenizer
 from ..training.checkpoints import MODEL_FILE
 from ..training.run_inputs import load_examples
-from ..training.tokenizer import ByteTokenizer, SentencePieceTokenizer
 
 # A dry run reads at most this many train examples (the counts are then of those).
 MAX_EXAMPLES = 20_000
@@ -31,13 +30,13 @@ def _tokenizer(spec: RunSpec, train: list[batches.Example], tmp: Path) -> Any:
             path = json.loads(run_model.read_text())["tokenizer"]
         else:
             path = hf_layout.inspect(Path(model.local_path)).tokenizer
-        return ByteTokenizer() if path == hf_layout.BYTES else SentencePieceTokenizer(path)
+        return tokenizer.load(path)
     if model.tokenizer == BYTES:
-        return ByteTokenizer()
+        return tokenizer.load(hf_layout.BYTES)
     assert model.tokenizer == SUBWORD
     texts = (e.prompt + e.completion for e in train)
     subword.train(texts, model.vocab_size, tmp / hf_layout.SENTENCEPIECE)
-    return SentencePieceTokenizer(str(tmp / hf_layout.SENTENCEPIECE))
+    return tokenizer.load(str(tmp / hf_layout.SENTENCEPIECE))
 
 
 def prepare(spec: RunSpec, store: DatasetStore, dataset_key: str) -> tuple[RunSpec, dict[str, Any]]:
@@ -48,13 +47,15 @@ def prepare(spec: RunSpec, store: DatasetStore, dataset_key: str) -> tuple[RunSp
     train = train[:MAX_EXAMPLES]
     with tempfile.TemporaryDirectory(prefix="tunixrt-dry-run-") as tmp:
         try:
-            tokenizer = _tokenizer(spec, train, Path(tmp))
+            run_tokenizer = _tokenizer(spec, train, Path(tmp))
         except ImportError:  # an API-only install without the [train] extra (sentencepiece)
             return spec, {}
         max_seq_len = hp.max_seq_len
         if max_seq_len == AUTO:
             cap = PRESETS[spec.model.preset].max_context
-            max_seq_len = batches.choose_max_seq_len(batches.token_lengths(train, tokenizer), cap)
-        encoded = batches.encode(train, tokenizer, max_seq_len)
+            max_seq_len = batches.choose_max_seq_len(
+                batches.token_lengths(train, run_tokenizer), cap
+            )
+        encoded = batches.encode(train, run_tokenizer, max_seq_len)
     metrics = {"truncated_examples": encoded.truncated, "dropped_examples": encoded.dropped}
     return spec.with_max_seq_len(max_seq_len), metrics

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 
 from ..core.rendering import END, START
+from .hf_layout import BYTES
 
 PAD, BOS, EOS = 0, 1, 2
 _SPECIAL = {START: 3, END: 4}
@@ -87,3 +88,9 @@ class SentencePieceTokenizer:
 
     def pad_id(self) -> int:
         return int(self._sp.pad_id())
+
+
+def load(name: str) -> ByteTokenizer | SentencePieceTokenizer:
+    """A run's tokenizer as its model.json names it: "bytes" (hf_layout.BYTES) or the
+    path of a SentencePiece model."""
+    return ByteTokenizer() if name == BYTES else SentencePieceTokenizer(name)

@@ -26,7 +26,7 @@ from ...core.presets import PRESETS
 from ...core.runspec import BYTES, SUBWORD, RunSpec
 from .. import hf_layout, subword
 from ..checkpoints import MODEL_FILE, ROTATED, CheckpointRef
-from ..tokenizer import ByteTokenizer, SentencePieceTokenizer
+from ..tokenizer import ByteTokenizer, SentencePieceTokenizer, load
 
 LORA_MODULES = ".*attn.*|.*mlp.*"
 # From-scratch MLP kernels: normal(0, 0.02), as GPT-2 and most from-scratch recipes.
@@ -100,9 +100,7 @@ def config(desc: dict[str, Any]) -> gemma3.ModelConfig:
 
 
 def load_tokenizer(desc: dict[str, Any]) -> ByteTokenizer | SentencePieceTokenizer:
-    if desc["tokenizer"] == hf_layout.BYTES:
-        return ByteTokenizer()
-    return SentencePieceTokenizer(desc["tokenizer"])
+    return load(desc["tokenizer"])
 
 
 def build(desc: dict[str, Any], *, initialise: bool = True) -> nnx.Module:
