@@ -426,6 +426,10 @@ def test_learning_loop_on_a_learnable_dataset(client: Client, trainer: ServerPro
     assert done.metrics.dropped_examples == expect_dropped
     best = done.best_checkpoint_step
     assert best in {e.step for e in evals if e.eval_metrics.best}
+    # One category here, so the category mean that chooses the best is exact match.
+    assert all(
+        e.eval_metrics.category_mean_exact_match == e.eval_metrics.exact_match for e in evals
+    )
     assert done.metrics.best_exact_match == max(e.eval_metrics.exact_match for e in evals)
 
     prompts = ["Greet visitor 7.", "Greet visitor 1000."]

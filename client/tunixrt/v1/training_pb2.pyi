@@ -211,8 +211,9 @@ class Hyperparameters(_message.Message):
     """AdamW weight decay (default 0.0)."""
     eval_examples: _builtins.int
     """Eval-split examples decoded greedily at each evaluation to measure exact
-    match with the current parameters, a fixed seeded sample (default 64;
-    -1 disables exact match during training).
+    match with the current parameters, a fixed seeded sample with an equal
+    share of each category (default 64; -1 disables exact match during
+    training).
     """
     early_stopping_evals: _builtins.int
     """End the run after this many evaluations without a better exact match
@@ -357,7 +358,9 @@ class RunMetrics(_message.Message):
     exact_match: _builtins.float
     """Exact match at the last evaluation (0 when never measured)."""
     best_exact_match: _builtins.float
-    """Best exact match so far; its checkpoint is kept (best_checkpoint_step)."""
+    """Best category-mean exact match so far (EvalMetrics.category_mean_exact_match);
+    its checkpoint is kept (best_checkpoint_step).
+    """
     def __init__(
         self,
         *,
@@ -972,6 +975,7 @@ class EvalMetrics(_message.Message):
     PER_CATEGORY_FIELD_NUMBER: _builtins.int
     BEST_FIELD_NUMBER: _builtins.int
     GENERATION_SECONDS_FIELD_NUMBER: _builtins.int
+    CATEGORY_MEAN_EXACT_MATCH_FIELD_NUMBER: _builtins.int
     eval_loss: _builtins.float
     """Mean eval loss."""
     exact_match: _builtins.float
@@ -988,6 +992,11 @@ class EvalMetrics(_message.Message):
     """
     generation_seconds: _builtins.float
     """Wall seconds spent decoding."""
+    category_mean_exact_match: _builtins.float
+    """The mean of per_category's exact match: what chooses the best checkpoint,
+    so a hard category's noise cannot outvote an easy one. The sample holds
+    the same number of examples of each category.
+    """
     @_builtins.property
     def per_category(self) -> _containers.MessageMap[_builtins.str, Global___CategoryAccuracy]:
         """By meta.category."""
@@ -1003,10 +1012,11 @@ class EvalMetrics(_message.Message):
         per_category: _abc.Mapping[_builtins.str, Global___CategoryAccuracy] | None = ...,
         best: _builtins.bool = ...,
         generation_seconds: _builtins.float = ...,
+        category_mean_exact_match: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best", b"best", "correct_count", b"correct_count", "eval_loss", b"eval_loss", "exact_match", b"exact_match", "example_count", b"example_count", "generation_seconds", b"generation_seconds", "per_category", b"per_category", "unfinished_count", b"unfinished_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best", b"best", "category_mean_exact_match", b"category_mean_exact_match", "correct_count", b"correct_count", "eval_loss", b"eval_loss", "exact_match", b"exact_match", "example_count", b"example_count", "generation_seconds", b"generation_seconds", "per_category", b"per_category", "unfinished_count", b"unfinished_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -78,3 +78,10 @@ def score(examples: Sequence[Example], outputs: Sequence[str]) -> dict[str, Any]
         "per_category": per_category,
         "samples": samples,
     }
+
+
+def category_mean(result: dict[str, Any]) -> float:
+    """The mean of a score()'s per-category exact match: what chooses the best
+    checkpoint during training, so a hard category's noise cannot outvote an easy one."""
+    per = result["per_category"]
+    return sum(c["accuracy"] for c in per.values()) / len(per) if per else 0.0

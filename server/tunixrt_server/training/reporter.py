@@ -132,9 +132,10 @@ class Reporter:
                 "per_category": exact["per_category"],
                 "best": best,
                 "generation_seconds": exact["generation_seconds"],
+                "category_mean_exact_match": exact["category_mean"],
             }
         if best:
-            m["best_exact_match"] = exact["accuracy"] if exact else 0.0
+            m["best_exact_match"] = exact["category_mean"] if exact else 0.0
             self.best_checkpoint_step = step
         self._queue.put((step, "eval_metrics", payload, now_us()))
 

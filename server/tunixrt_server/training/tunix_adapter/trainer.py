@@ -26,9 +26,10 @@ from ...core.presets import PRESETS
 from ...core.runspec import AUTO, Hyperparameters, RunSpec
 from .. import batches
 from ..checkpoints import BEST, ROTATED
+from ..eval_sample import exact_match_sample
 from . import distributed, models, sharding
 from .decoding import Decoder
-from .exact_match import Best, EvalHook, exact_match_sample
+from .exact_match import Best, EvalHook
 from .progress import DataInfo, Detached, Listener, ListenerBackend, Nowhere
 
 # Eval-loss cost stays bounded whatever the eval split's size.
