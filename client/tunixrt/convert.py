@@ -53,6 +53,11 @@ def run_state(name: str) -> training_pb2.TrainingRunState.ValueType:
     return training_pb2.TrainingRunState.Value(f"TRAINING_RUN_STATE_{name.upper()}")
 
 
+def training_method(name: str) -> training_pb2.TrainingMethod.ValueType:
+    """ "sft" or "grpo"."""
+    return training_pb2.TrainingMethod.Value(f"TRAINING_METHOD_{name.upper()}")
+
+
 def export_format(name: str) -> export_pb2.ExportFormat.ValueType:
     return export_pb2.ExportFormat.Value(f"EXPORT_FORMAT_{name.upper()}")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .convert import dataset_split, run_state
+from .convert import dataset_split, run_state, training_method
 from .stream import Stream
 from .v1 import training_pb2, training_pb2_grpc
 
@@ -40,6 +40,9 @@ class TrainingCalls:
         labels: dict[str, str] | None = None,
         request_id: str = "",
         validate_only: bool = False,
+        method: str = "",
+        grpo: training_pb2.GrpoConfig | dict[str, Any] | None = None,
+        rewards: Mapping[str, float] | None = None,
     ) -> training_pb2.TrainingRun:
         """Queue a run; zero/absent hyperparameters take the server's defaults.
         `lora_rank` > 0 trains LoRA adapters instead of all weights. `mesh`, e.g.
@@ -47,7 +50,10 @@ class TrainingCalls:
         (default: all of them on fsdp). `tokenizer` ("subword", the default, or
         "bytes") and `vocab_size` choose a from-scratch model's tokenizer.
         `validate_only` checks the run and returns it as it would be, storing nothing;
-        hyperparameters={"num_epochs": N} trains N passes instead of max_steps."""
+        hyperparameters={"num_epochs": N} trains N passes instead of max_steps.
+        `method="grpo"` reinforces a model (local_path: a finished run or an exported
+        model) with the server's rewards, e.g. rewards={"exact_match": 1, "format": 0.1};
+        `grpo` holds the rest of GrpoConfig, e.g. {"num_generations": 8}."""
         hp = (
             hyperparameters
             if isinstance(hyperparameters, training_pb2.Hyperparameters)
@@ -62,6 +68,17 @@ class TrainingCalls:
             created_by=created_by,
             labels=labels or {},
         )
+        if method:
+            run.method = training_method(method)
+        if grpo is not None or rewards:
+            config = (
+                grpo
+                if isinstance(grpo, training_pb2.GrpoConfig)
+                else training_pb2.GrpoConfig(**(grpo or {}))
+            )
+            for name, weight in (rewards or {}).items():
+                config.rewards.add(name=name, weight=weight)
+            run.grpo.CopyFrom(config)
         request = training_pb2.CreateTrainingRunRequest(
             training_run=run, request_id=request_id, validate_only=validate_only
         )

@@ -204,6 +204,7 @@ class ServerInfo(_message.Message):
     AUTH_ENABLED_FIELD_NUMBER: _builtins.int
     DATABASE_FIELD_NUMBER: _builtins.int
     RUNTIME_STATUS_FIELD_NUMBER: _builtins.int
+    REWARD_FUNCTIONS_FIELD_NUMBER: _builtins.int
     server_version: _builtins.str
     """The tunix-rt-server version."""
     api_package: _builtins.str
@@ -236,6 +237,10 @@ class ServerInfo(_message.Message):
     def limits(self) -> Global___ServerLimits:
         """The limits."""
 
+    @_builtins.property
+    def reward_functions(self) -> _containers.RepeatedCompositeFieldContainer[Global___RewardFunction]:
+        """The reward functions a GRPO run may name (GrpoConfig.rewards)."""
+
     def __init__(
         self,
         *,
@@ -249,11 +254,38 @@ class ServerInfo(_message.Message):
         auth_enabled: _builtins.bool = ...,
         database: _builtins.str = ...,
         runtime_status: _builtins.str = ...,
+        reward_functions: _abc.Iterable[Global___RewardFunction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_package", b"api_package", "auth_enabled", b"auth_enabled", "database", b"database", "devices", b"devices", "jax_backend", b"jax_backend", "library_versions", b"library_versions", "limits", b"limits", "presets", b"presets", "runtime_status", b"runtime_status", "server_version", b"server_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_package", b"api_package", "auth_enabled", b"auth_enabled", "database", b"database", "devices", b"devices", "jax_backend", b"jax_backend", "library_versions", b"library_versions", "limits", b"limits", "presets", b"presets", "reward_functions", b"reward_functions", "runtime_status", b"runtime_status", "server_version", b"server_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ServerInfo: _TypeAlias = ServerInfo  # noqa: Y015
+
+@_typing.final
+class RewardFunction(_message.Message):
+    """A reward function of the server's registry."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The name a run gives, e.g. "exact_match"."""
+    description: _builtins.str
+    """What it scores, and its range."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RewardFunction: _TypeAlias = RewardFunction  # noqa: Y015

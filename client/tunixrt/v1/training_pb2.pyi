@@ -93,6 +93,64 @@ run as tokenizer.model, and exported with the model.
 """
 Global___TokenizerKind: _TypeAlias = TokenizerKind  # noqa: Y015
 
+class _TrainingMethod:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TrainingMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TrainingMethod.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRAINING_METHOD_UNSPECIFIED: _TrainingMethod.ValueType  # 0
+    """The default: SFT."""
+    TRAINING_METHOD_SFT: _TrainingMethod.ValueType  # 1
+    """Supervised fine-tuning on the rendered completions (Tunix PeftTrainer)."""
+    TRAINING_METHOD_GRPO: _TrainingMethod.ValueType  # 2
+    """Group Relative Policy Optimization (Tunix GRPOLearner) with rewards
+    computed by the server from each trace's final_answer. Needs
+    model.local_path: a finished SFT run or an exported model.
+    """
+
+class TrainingMethod(_TrainingMethod, metaclass=_TrainingMethodEnumTypeWrapper):
+    """How a run learns."""
+
+TRAINING_METHOD_UNSPECIFIED: TrainingMethod.ValueType  # 0
+"""The default: SFT."""
+TRAINING_METHOD_SFT: TrainingMethod.ValueType  # 1
+"""Supervised fine-tuning on the rendered completions (Tunix PeftTrainer)."""
+TRAINING_METHOD_GRPO: TrainingMethod.ValueType  # 2
+"""Group Relative Policy Optimization (Tunix GRPOLearner) with rewards
+computed by the server from each trace's final_answer. Needs
+model.local_path: a finished SFT run or an exported model.
+"""
+Global___TrainingMethod: _TypeAlias = TrainingMethod  # noqa: Y015
+
+class _GrpoLoss:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _GrpoLossEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_GrpoLoss.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    GRPO_LOSS_UNSPECIFIED: _GrpoLoss.ValueType  # 0
+    """The default: GRPO."""
+    GRPO_LOSS_GRPO: _GrpoLoss.ValueType  # 1
+    """GRPO (DeepSeekMath): per-sequence mean of per-token losses, KL penalty."""
+    GRPO_LOSS_DAPO: _GrpoLoss.ValueType  # 2
+    """DAPO: token-mean loss, asymmetric clipping, no KL term."""
+    GRPO_LOSS_DR_GRPO: _GrpoLoss.ValueType  # 3
+    """Dr. GRPO: advantages not divided by the group's standard deviation."""
+
+class GrpoLoss(_GrpoLoss, metaclass=_GrpoLossEnumTypeWrapper):
+    """The policy loss of a GRPO run, as Tunix implements them."""
+
+GRPO_LOSS_UNSPECIFIED: GrpoLoss.ValueType  # 0
+"""The default: GRPO."""
+GRPO_LOSS_GRPO: GrpoLoss.ValueType  # 1
+"""GRPO (DeepSeekMath): per-sequence mean of per-token losses, KL penalty."""
+GRPO_LOSS_DAPO: GrpoLoss.ValueType  # 2
+"""DAPO: token-mean loss, asymmetric clipping, no KL term."""
+GRPO_LOSS_DR_GRPO: GrpoLoss.ValueType  # 3
+"""Dr. GRPO: advantages not divided by the group's standard deviation."""
+Global___GrpoLoss: _TypeAlias = GrpoLoss  # noqa: Y015
+
 @_typing.final
 class ModelSpec(_message.Message):
     """Which model to train."""
@@ -333,6 +391,8 @@ class RunMetrics(_message.Message):
     DROPPED_EXAMPLES_FIELD_NUMBER: _builtins.int
     EXACT_MATCH_FIELD_NUMBER: _builtins.int
     BEST_EXACT_MATCH_FIELD_NUMBER: _builtins.int
+    REWARD_MEAN_FIELD_NUMBER: _builtins.int
+    INITIAL_REWARD_MEAN_FIELD_NUMBER: _builtins.int
     step: _builtins.int
     """Steps completed."""
     train_loss: _builtins.float
@@ -361,6 +421,10 @@ class RunMetrics(_message.Message):
     """Best category-mean exact match so far (EvalMetrics.category_mean_exact_match);
     its checkpoint is kept (best_checkpoint_step).
     """
+    reward_mean: _builtins.float
+    """GRPO: mean reward of the last step."""
+    initial_reward_mean: _builtins.float
+    """GRPO: mean reward of the first step."""
     def __init__(
         self,
         *,
@@ -375,10 +439,12 @@ class RunMetrics(_message.Message):
         dropped_examples: _builtins.int = ...,
         exact_match: _builtins.float = ...,
         best_exact_match: _builtins.float = ...,
+        reward_mean: _builtins.float = ...,
+        initial_reward_mean: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_exact_match", b"best_exact_match", "dropped_examples", b"dropped_examples", "eval_loss", b"eval_loss", "exact_match", b"exact_match", "initial_eval_loss", b"initial_eval_loss", "initial_train_loss", b"initial_train_loss", "seconds_per_step", b"seconds_per_step", "step", b"step", "tokens_per_second", b"tokens_per_second", "train_loss", b"train_loss", "truncated_examples", b"truncated_examples"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_exact_match", b"best_exact_match", "dropped_examples", b"dropped_examples", "eval_loss", b"eval_loss", "exact_match", b"exact_match", "initial_eval_loss", b"initial_eval_loss", "initial_reward_mean", b"initial_reward_mean", "initial_train_loss", b"initial_train_loss", "reward_mean", b"reward_mean", "seconds_per_step", b"seconds_per_step", "step", b"step", "tokens_per_second", b"tokens_per_second", "train_loss", b"train_loss", "truncated_examples", b"truncated_examples"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -592,6 +658,8 @@ class TrainingRun(_message.Message):
     EVALUATIONS_FIELD_NUMBER: _builtins.int
     BEST_CHECKPOINT_STEP_FIELD_NUMBER: _builtins.int
     MESH_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    GRPO_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `trainingRuns/{uuid}`."""
     dataset: _builtins.str
@@ -607,6 +675,11 @@ class TrainingRun(_message.Message):
     best_checkpoint_step: _builtins.int
     """Step of the checkpoint with the best exact match during training (0:
     none yet). It is kept whatever the checkpoint rotation does.
+    """
+    method: Global___TrainingMethod.ValueType
+    """How the run learns: SFT (the default) imitates the train split's
+    completions; GRPO samples answers to its prompts and reinforces those the
+    rewards score above their group's mean.
     """
     @_builtins.property
     def model(self) -> Global___ModelSpec:
@@ -648,6 +721,12 @@ class TrainingRun(_message.Message):
     def mesh(self) -> Global___MeshConfig:
         """The device mesh (default: every local device on fsdp)."""
 
+    @_builtins.property
+    def grpo(self) -> Global___GrpoConfig:
+        """GRPO's settings; only with method GRPO. Filled with defaults by the
+        server.
+        """
+
     def __init__(
         self,
         *,
@@ -668,14 +747,108 @@ class TrainingRun(_message.Message):
         evaluations: _abc.Iterable[Global___Evaluation] | None = ...,
         best_checkpoint_step: _builtins.int = ...,
         mesh: Global___MeshConfig | None = ...,
+        method: Global___TrainingMethod.ValueType = ...,
+        grpo: Global___GrpoConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "hyperparameters", b"hyperparameters", "lora", b"lora", "mesh", b"mesh", "metrics", b"metrics", "model", b"model", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "end_time", b"end_time", "grpo", b"grpo", "hyperparameters", b"hyperparameters", "lora", b"lora", "mesh", b"mesh", "metrics", b"metrics", "model", b"model", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_checkpoint_step", b"best_checkpoint_step", "checkpoint_step", b"checkpoint_step", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "end_time", b"end_time", "evaluations", b"evaluations", "hyperparameters", b"hyperparameters", "labels", b"labels", "lora", b"lora", "mesh", b"mesh", "metrics", b"metrics", "model", b"model", "name", b"name", "start_time", b"start_time", "state", b"state", "state_message", b"state_message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_checkpoint_step", b"best_checkpoint_step", "checkpoint_step", b"checkpoint_step", "create_time", b"create_time", "created_by", b"created_by", "dataset", b"dataset", "end_time", b"end_time", "evaluations", b"evaluations", "grpo", b"grpo", "hyperparameters", b"hyperparameters", "labels", b"labels", "lora", b"lora", "mesh", b"mesh", "method", b"method", "metrics", b"metrics", "model", b"model", "name", b"name", "start_time", b"start_time", "state", b"state", "state_message", b"state_message"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TrainingRun: _TypeAlias = TrainingRun  # noqa: Y015
+
+@_typing.final
+class RewardWeight(_message.Message):
+    """One reward function of a GRPO run and its weight in the summed reward."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """A name that GetServerInfo's reward_functions lists, e.g. "exact_match"."""
+    weight: _builtins.float
+    """Its weight (default 1.0; any finite number, 0 keeps it as a metric only)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        weight: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RewardWeight: _TypeAlias = RewardWeight  # noqa: Y015
+
+@_typing.final
+class GrpoConfig(_message.Message):
+    """GRPO settings; zero values mean the defaults shown."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUM_GENERATIONS_FIELD_NUMBER: _builtins.int
+    TEMPERATURE_FIELD_NUMBER: _builtins.int
+    MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
+    BETA_FIELD_NUMBER: _builtins.int
+    EPSILON_FIELD_NUMBER: _builtins.int
+    NUM_ITERATIONS_FIELD_NUMBER: _builtins.int
+    LOSS_FIELD_NUMBER: _builtins.int
+    REWARDS_FIELD_NUMBER: _builtins.int
+    ROLLOUT_ENGINE_FIELD_NUMBER: _builtins.int
+    num_generations: _builtins.int
+    """Completions sampled per prompt, the group its advantages are relative to
+    (default 4, in [2, 64]). hyperparameters.batch_size counts prompts.
+    """
+    temperature: _builtins.float
+    """Sampling temperature of the rollouts (default 0.9, in (0, 2])."""
+    max_new_tokens: _builtins.int
+    """Tokens each completion may use (default 0: from the train split's
+    longest completion, as EvaluateRun chooses its budget). A budget too
+    small for any reference answer is INVALID_ARGUMENT.
+    """
+    beta: _builtins.float
+    """KL penalty coefficient against the starting model (default 0.04; -1 for
+    none, which also skips the reference model's forward pass).
+    """
+    epsilon: _builtins.float
+    """Clip range of the probability ratio (default 0.2)."""
+    num_iterations: _builtins.int
+    """Policy updates per batch of rollouts (default 1)."""
+    loss: Global___GrpoLoss.ValueType
+    """The policy loss (default GRPO)."""
+    rollout_engine: _builtins.str
+    """Tunix's rollout engine: "vanilla" (the default, Tunix's own sampler, any
+    device), or "vllm" / "sglang_jax" where those are installed in the
+    worker's environment (they are not installed by default).
+    """
+    @_builtins.property
+    def rewards(self) -> _containers.RepeatedCompositeFieldContainer[Global___RewardWeight]:
+        """The rewards, summed with their weights (default exact_match=1)."""
+
+    def __init__(
+        self,
+        *,
+        num_generations: _builtins.int = ...,
+        temperature: _builtins.float = ...,
+        max_new_tokens: _builtins.int = ...,
+        beta: _builtins.float = ...,
+        epsilon: _builtins.float = ...,
+        num_iterations: _builtins.int = ...,
+        loss: Global___GrpoLoss.ValueType = ...,
+        rewards: _abc.Iterable[Global___RewardWeight] | None = ...,
+        rollout_engine: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["beta", b"beta", "epsilon", b"epsilon", "loss", b"loss", "max_new_tokens", b"max_new_tokens", "num_generations", b"num_generations", "num_iterations", b"num_iterations", "rewards", b"rewards", "rollout_engine", b"rollout_engine", "temperature", b"temperature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrpoConfig: _TypeAlias = GrpoConfig  # noqa: Y015
 
 @_typing.final
 class CreateTrainingRunRequest(_message.Message):
@@ -911,6 +1084,7 @@ class StepMetrics(_message.Message):
     TOKENS_PER_SECOND_FIELD_NUMBER: _builtins.int
     STEP_SECONDS_FIELD_NUMBER: _builtins.int
     MAX_STEPS_FIELD_NUMBER: _builtins.int
+    GRPO_FIELD_NUMBER: _builtins.int
     loss: _builtins.float
     """Training loss (completion tokens only)."""
     learning_rate: _builtins.float
@@ -921,6 +1095,10 @@ class StepMetrics(_message.Message):
     """Wall seconds of this step."""
     max_steps: _builtins.int
     """Steps the run will take."""
+    @_builtins.property
+    def grpo(self) -> Global___GrpoStepMetrics:
+        """A GRPO run's rollouts and rewards at this step (absent for SFT)."""
+
     def __init__(
         self,
         *,
@@ -929,14 +1107,116 @@ class StepMetrics(_message.Message):
         tokens_per_second: _builtins.float = ...,
         step_seconds: _builtins.float = ...,
         max_steps: _builtins.int = ...,
+        grpo: Global___GrpoStepMetrics | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["grpo", b"grpo"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["learning_rate", b"learning_rate", "loss", b"loss", "max_steps", b"max_steps", "step_seconds", b"step_seconds", "tokens_per_second", b"tokens_per_second"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grpo", b"grpo", "learning_rate", b"learning_rate", "loss", b"loss", "max_steps", b"max_steps", "step_seconds", b"step_seconds", "tokens_per_second", b"tokens_per_second"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StepMetrics: _TypeAlias = StepMetrics  # noqa: Y015
+
+@_typing.final
+class GrpoStepMetrics(_message.Message):
+    """What a GRPO step sampled and how the rewards scored it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RewardsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___RewardStats: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___RewardStats | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    REWARD_MEAN_FIELD_NUMBER: _builtins.int
+    REWARD_STD_FIELD_NUMBER: _builtins.int
+    REWARDS_FIELD_NUMBER: _builtins.int
+    KL_FIELD_NUMBER: _builtins.int
+    COMPLETION_LENGTH_FIELD_NUMBER: _builtins.int
+    ZERO_VARIANCE_GROUPS_FIELD_NUMBER: _builtins.int
+    ROLLOUT_SECONDS_FIELD_NUMBER: _builtins.int
+    ROLLOUT_TOKENS_PER_SECOND_FIELD_NUMBER: _builtins.int
+    reward_mean: _builtins.float
+    """Mean of the weighted reward sum over every completion."""
+    reward_std: _builtins.float
+    """Its standard deviation."""
+    kl: _builtins.float
+    """Mean KL divergence from the reference (starting) model."""
+    completion_length: _builtins.float
+    """Mean completion length in tokens."""
+    zero_variance_groups: _builtins.float
+    """Share of prompts whose completions all scored the same: their advantages
+    are zero and they teach nothing.
+    """
+    rollout_seconds: _builtins.float
+    """Seconds this step spent sampling completions (the rollout)."""
+    rollout_tokens_per_second: _builtins.float
+    """Completion tokens sampled per second in the rollout."""
+    @_builtins.property
+    def rewards(self) -> _containers.MessageMap[_builtins.str, Global___RewardStats]:
+        """Each reward function's unweighted score, by name."""
+
+    def __init__(
+        self,
+        *,
+        reward_mean: _builtins.float = ...,
+        reward_std: _builtins.float = ...,
+        rewards: _abc.Mapping[_builtins.str, Global___RewardStats] | None = ...,
+        kl: _builtins.float = ...,
+        completion_length: _builtins.float = ...,
+        zero_variance_groups: _builtins.float = ...,
+        rollout_seconds: _builtins.float = ...,
+        rollout_tokens_per_second: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_length", b"completion_length", "kl", b"kl", "reward_mean", b"reward_mean", "reward_std", b"reward_std", "rewards", b"rewards", "rollout_seconds", b"rollout_seconds", "rollout_tokens_per_second", b"rollout_tokens_per_second", "zero_variance_groups", b"zero_variance_groups"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GrpoStepMetrics: _TypeAlias = GrpoStepMetrics  # noqa: Y015
+
+@_typing.final
+class RewardStats(_message.Message):
+    """One reward function's scores over a step's completions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEAN_FIELD_NUMBER: _builtins.int
+    STD_FIELD_NUMBER: _builtins.int
+    mean: _builtins.float
+    """Mean score."""
+    std: _builtins.float
+    """Standard deviation."""
+    def __init__(
+        self,
+        *,
+        mean: _builtins.float = ...,
+        std: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean", b"mean", "std", b"std"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RewardStats: _TypeAlias = RewardStats  # noqa: Y015
 
 @_typing.final
 class EvalMetrics(_message.Message):

@@ -17,6 +17,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from tunixrt.v1 import dataset_pb2, export_pb2, trace_pb2, training_pb2
 
 from ..core.errors import bad_field, not_found
+from ..core.grpo_spec import GRPO, LOSSES, Grpo
 from ..core.names import parse_dataset_name
 from ..core.runspec import BYTES, SUBWORD, Model
 from ..core.validation import NewTrace
@@ -170,6 +171,21 @@ def model_spec(model: Model) -> training_pb2.ModelSpec:
     return msg
 
 
+def grpo_config(grpo: Grpo) -> training_pb2.GrpoConfig:
+    loss = {v: k for k, v in LOSSES.items() if k != training_pb2.GRPO_LOSS_UNSPECIFIED}
+    return training_pb2.GrpoConfig(
+        num_generations=grpo.num_generations,
+        temperature=grpo.temperature,
+        max_new_tokens=grpo.max_new_tokens,
+        beta=grpo.beta,
+        epsilon=grpo.epsilon,
+        num_iterations=grpo.num_iterations,
+        loss=loss[grpo.loss],
+        rewards=[training_pb2.RewardWeight(name=n, weight=w) for n, w in grpo.rewards],
+        rollout_engine=grpo.rollout_engine,
+    )
+
+
 def run_to_proto(run: StoredRun) -> training_pb2.TrainingRun:
     spec = run.spec
     msg = training_pb2.TrainingRun(
@@ -190,6 +206,11 @@ def run_to_proto(run: StoredRun) -> training_pb2.TrainingRun:
         checkpoint_step=run.checkpoint_step,
         best_checkpoint_step=run.best_checkpoint_step,
     )
+    if spec.method == GRPO:
+        msg.method = training_pb2.TRAINING_METHOD_GRPO
+        msg.grpo.CopyFrom(grpo_config(spec.grpo))
+    else:
+        msg.method = training_pb2.TRAINING_METHOD_SFT
     for evaluation in run.evaluations:
         json_format.ParseDict(evaluation, msg.evaluations.add())
     return msg

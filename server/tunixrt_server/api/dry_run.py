@@ -22,15 +22,21 @@ from ..training.run_inputs import load_examples
 MAX_EXAMPLES = 20_000
 
 
+def model_tokenizer(local_path: str) -> Any:
+    """The tokenizer of a model a run starts from: a previous run's (its model.json
+    says which) or a model directory's."""
+    run_model = Path(local_path) / MODEL_FILE
+    if run_model.exists():
+        path = json.loads(run_model.read_text())["tokenizer"]
+    else:
+        path = hf_layout.inspect(Path(local_path)).tokenizer
+    return tokenizer.load(path)
+
+
 def _tokenizer(spec: RunSpec, train: list[batches.Example], tmp: Path) -> Any:
     model = spec.model
     if model.local_path:
-        run_model = Path(model.local_path) / MODEL_FILE
-        if run_model.exists():  # a previous run's directory: its model.json says
-            path = json.loads(run_model.read_text())["tokenizer"]
-        else:
-            path = hf_layout.inspect(Path(model.local_path)).tokenizer
-        return tokenizer.load(path)
+        return model_tokenizer(model.local_path)
     if model.tokenizer == BYTES:
         return tokenizer.load(hf_layout.BYTES)
     assert model.tokenizer == SUBWORD

@@ -15,6 +15,7 @@ from tunixrt.v1 import server_pb2, server_pb2_grpc, training_pb2
 from ..config import Settings
 from ..core.pagination import MAX_PAGE_SIZE
 from ..core.presets import PRESETS
+from ..core.rewards import REWARDS
 from ..core.runspec import Hyperparameters
 from .export_service import MAX_TRACE_NAMES
 from .inference import MAX_PROMPTS
@@ -101,4 +102,8 @@ class ServerService(server_pb2_grpc.ServerServiceServicer):
             auth_enabled=self._auth_enabled,
             database="postgresql" if s.resolved_database_url.startswith("postgresql") else "sqlite",
             runtime_status=status,
+            reward_functions=[
+                server_pb2.RewardFunction(name=r.name, description=r.description)
+                for r in REWARDS.values()
+            ],
         )

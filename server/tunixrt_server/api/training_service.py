@@ -31,7 +31,7 @@ from ..storage.datasets import DatasetStore
 from ..storage.runs import RunExists, RunStore, StoredRun
 from ..training.inference_pool import InferencePool
 from ..training.supervisor import Supervisor
-from . import dry_run, run_requests
+from . import dry_run, grpo_budget, run_requests
 from .auth import current_caller
 from .convert import (
     event_to_proto,
@@ -111,6 +111,7 @@ class TrainingService(training_pb2_grpc.TrainingServiceServicer):
         spec = spec.with_epochs_resolved(
             train_count, steps_given=given.hyperparameters.max_steps != 0
         )
+        spec = await asyncio.to_thread(grpo_budget.settle, spec, self._datasets, dataset.key)
 
         queued = (await asyncio.to_thread(self._runs.count_by_state)).get(QUEUED, 0)
         if queued >= self._max_queued:

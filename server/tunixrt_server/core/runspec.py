@@ -16,7 +16,9 @@ from typing import Any
 
 from tunixrt.v1 import training_pb2
 
+from . import grpo_spec
 from .errors import FieldViolation, bad_field, invalid_argument
+from .grpo_spec import SFT, Grpo
 from .presets import PRESETS
 
 DEFAULT_PRESET = "tiny-gemma3"
@@ -172,6 +174,8 @@ class RunSpec:
     hyperparameters: Hyperparameters = Hyperparameters()
     lora: Lora = Lora()
     mesh: Mesh = Mesh()
+    method: str = SFT
+    grpo: Grpo = field(default_factory=Grpo)  # only with method GRPO
 
     @classmethod
     def from_request(
@@ -183,14 +187,16 @@ class RunSpec:
         """Validate a CreateTrainingRun request's run. `resolve_local_path` maps a
         requested local_path to an absolute path inside the data dir (or refuses it)."""
         model = _model(run.model, resolve_local_path)
+        method, grpo = grpo_spec.method(run, model.local_path)
         hp_msg = run.hyperparameters
+        method_defaults = grpo_spec.HYPERPARAMETERS if method == grpo_spec.GRPO else {}
         hp = Hyperparameters.resolve(
-            {f.name: v for f, v in hp_msg.ListFields()},
+            {**method_defaults, **{f.name: v for f, v in hp_msg.ListFields()}},
             preset=model.preset,
             prefix="training_run.hyperparameters",
             max_learning_rate=max_learning_rate,
         )
-        return cls(model, hp, _lora(run.lora), _mesh(run.mesh))
+        return cls(model, hp, _lora(run.lora), _mesh(run.mesh), method, grpo)
 
     def with_epochs_resolved(self, train_examples: int, *, steps_given: bool) -> RunSpec:
         """max_steps from num_epochs over `train_examples` (num_epochs is kept, to
@@ -216,7 +222,7 @@ class RunSpec:
         return dataclasses.replace(self, hyperparameters=hp)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self) | {"grpo": self.grpo.to_json()}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> RunSpec:
@@ -235,6 +241,8 @@ class RunSpec:
             part(Hyperparameters, hp),
             part(Lora, doc.get("lora")),
             part(Mesh, doc.get("mesh")),
+            str(doc.get("method", SFT)),
+            Grpo.from_json(doc.get("grpo")),
         )
 
 

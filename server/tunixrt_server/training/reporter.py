@@ -94,7 +94,14 @@ class Reporter:
                 hint = "; raise max_seq_len to keep them whole"
                 self._queue.put((0, "warning", {"reason": reason, "message": message + hint}, 0))
 
-    def on_step(self, step: int, loss: float, learning_rate: float, tokens: int) -> None:
+    def on_step(
+        self,
+        step: int,
+        loss: float,
+        learning_rate: float,
+        tokens: int,
+        grpo: dict[str, Any] | None = None,
+    ) -> None:
         now = time.perf_counter()
         seconds, self._last_time = now - self._last_time, now
         self._steps_seen += 1
@@ -108,13 +115,17 @@ class Reporter:
             total_s = sum(s for s, _ in self._steady)
             m["seconds_per_step"] = total_s / len(self._steady)
             m["tokens_per_second"] = sum(t for _, t in self._steady) / total_s
-        payload = {
+        payload: dict[str, Any] = {
             "loss": loss,
             "learning_rate": learning_rate,
             "tokens_per_second": tokens / seconds if seconds > 0 else 0.0,
             "step_seconds": seconds,
             "max_steps": self.max_steps,
         }
+        if grpo is not None:
+            payload["grpo"] = grpo
+            m["reward_mean"] = grpo["reward_mean"]
+            m.setdefault("initial_reward_mean", grpo["reward_mean"])
         self._queue.put((step, "step_metrics", payload, now_us()))
 
     def on_eval(self, step: int, loss: float, exact: dict[str, Any] | None, best: bool) -> None:

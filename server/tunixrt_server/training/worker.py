@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
+from ..core.grpo_spec import GRPO
 from ..core.run_state import RunState
 from ..storage.datasets import DatasetStore
 from ..storage.db import create_engine, database_unreachable, disk_full
@@ -95,6 +96,11 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
     try:
         from . import tunix_adapter  # JAX and Tunix load here, never in the server
 
+        if args.distributed and spec.method == GRPO:
+            raise ValueError(
+                "GRPO runs on one host (actor, reference and rollout share its devices); "
+                "run it on a standalone worker, not a worker group"
+            )
         if args.distributed:
             _lead(tunix_adapter.distributed, args.distributed, f"{run.id} {run.attempt}")
         hp = spec.hyperparameters
@@ -103,7 +109,8 @@ def train(args: argparse.Namespace, channel: TextIO) -> int:
         )
         if not train_set:
             raise ValueError(f"dataset {run.dataset_key!r} has no train split")
-        result = tunix_adapter.train(
+        method = tunix_adapter.train_grpo if spec.method == GRPO else tunix_adapter.train
+        result = method(
             spec, Path(args.run_dir), train_set, eval_set, reporter, stop, best_so_far(run)
         )
     except BaseException as exc:

@@ -13,6 +13,9 @@ model's variables, so it decodes with whatever the model holds now.
 
     models.py       model configs, tokenizers, building, restoring checkpoints
     trainer.py      the SFT run: data preparation, optimiser, Tunix PeftTrainer
+    grpo.py         the GRPO run: RLCluster, GRPOLearner, prompts, the eval cadence
+    grpo_rewards.py the server's rewards as Tunix's reward and metric functions
+    grpo_progress.py Tunix's RL scalars joined into one step event per update
     progress.py     the Listener a run reports to; Tunix's scalars to it and TensorBoard
     exact_match.py  the eval hook: exact match on a fixed sample, best checkpoint, patience
     decoding.py     greedy/temperature decoding in a few fixed shapes
@@ -23,7 +26,16 @@ model's variables, so it decodes with whatever the model holds now.
 """
 
 from .decoding import Decoder, InferenceModel
+from .grpo import train_grpo
 from .progress import DataInfo, Listener
 from .trainer import TrainResult, train
 
-__all__ = ["DataInfo", "Decoder", "InferenceModel", "Listener", "TrainResult", "train"]
+__all__ = [
+    "DataInfo",
+    "Decoder",
+    "InferenceModel",
+    "Listener",
+    "TrainResult",
+    "train",
+    "train_grpo",
+]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from tunix.sft import hooks
 from tunix.sft.checkpoint_manager import CheckpointManager
@@ -23,10 +23,14 @@ from ...core.scoring import category_mean
 from .. import batches
 from . import distributed
 from .decoding import Decoder
-from .progress import Listener, ListenerBackend
+from .progress import Listener
 
 # Exact match decodes in chunks; past this many seconds it scores what it has.
 EXACT_MATCH_BUDGET_S = 120.0
+
+
+class EvalLoss(Protocol):
+    eval_loss: float  # the latest evaluation's loss, reported with exact match
 
 
 @dataclass
@@ -42,7 +46,7 @@ class EvalHook(hooks.TrainingHooks):  # type: ignore[misc]  # Tunix is untyped
     def __init__(
         self,
         listener: Listener,
-        backend: ListenerBackend,
+        backend: EvalLoss,
         sample: Sequence[batches.Example],
         max_new_tokens: int,
         best: Best,

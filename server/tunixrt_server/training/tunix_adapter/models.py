@@ -22,10 +22,11 @@ from tunix.models.gemma3 import model as gemma3
 from tunix.models.gemma3 import params_safetensors
 from tunix.sft.checkpoint_manager import CheckpointManager
 
+from ...core.grpo_spec import GRPO
 from ...core.presets import PRESETS
 from ...core.runspec import BYTES, SUBWORD, RunSpec
 from .. import hf_layout, subword
-from ..checkpoints import MODEL_FILE, ROTATED, CheckpointRef
+from ..checkpoints import BEST, MODEL_FILE, ROTATED, CheckpointRef, steps
 from ..tokenizer import ByteTokenizer, SentencePieceTokenizer, load
 
 LORA_MODULES = ".*attn.*|.*mlp.*"
@@ -44,7 +45,11 @@ def describe(spec: RunSpec) -> dict[str, Any]:
         source = json.loads((Path(local_path) / MODEL_FILE).read_text())
         if source.get("lora"):
             raise ValueError(f"{local_path} holds LoRA adapters; start from a full fine-tune")
-        return {**source, "init": {"run_dir": local_path}, "lora": lora, "seed": seed}
+        init = {"run_dir": local_path}
+        # GRPO refines what SFT learnt best: the run's best checkpoint when it kept one.
+        if spec.method == GRPO and steps(Path(local_path), BEST):
+            init["checkpoint"] = BEST
+        return {**source, "init": init, "lora": lora, "seed": seed}
     desc: dict[str, Any] = {"preset": preset, "lora": lora, "seed": seed}
     if local_path:  # a model directory in the published layout: its config.json decides
         layout = hf_layout.inspect(Path(local_path))
@@ -119,7 +124,7 @@ def build(desc: dict[str, Any], *, initialise: bool = True) -> nnx.Module:
         if desc.get("mlp_init_stddev"):
             initialise_mlps(model, seed, float(desc["mlp_init_stddev"]))
         if "run_dir" in init:
-            source = CheckpointRef(ROTATED, 0)
+            source = CheckpointRef(init.get("checkpoint", ROTATED), 0)
             if restore(model, Path(init["run_dir"]), source, lora=False) == 0:
                 raise ValueError(f"{init['run_dir']} has no checkpoint to start from")
     lora = desc.get("lora")

@@ -57,7 +57,10 @@ def _model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _optimizer(hp: Hyperparameters) -> optax.GradientTransformation:
+def optimizer_and_schedule(
+    hp: Hyperparameters,
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """AdamW with linear warm-up then cosine decay to a tenth, clipped by global norm."""
     warmup = min(hp.warmup_steps, max(hp.max_steps - 1, 0))
     schedule = optax.warmup_cosine_decay_schedule(
         init_value=0.0,
@@ -74,7 +77,10 @@ def _optimizer(hp: Hyperparameters) -> optax.GradientTransformation:
         return update
 
     # inject_hyperparams outside the chain: Tunix logs the learning rate from its state.
-    return optax.inject_hyperparams(adamw)(learning_rate=schedule, weight_decay=hp.weight_decay)
+    optimizer = optax.inject_hyperparams(adamw)(
+        learning_rate=schedule, weight_decay=hp.weight_decay
+    )
+    return optimizer, schedule
 
 
 def _prepare(
@@ -183,7 +189,7 @@ def train(
         ),
         pbar_description=None,
     )
-    trainer = peft_trainer.PeftTrainer(model, _optimizer(hp), config)
+    trainer = peft_trainer.PeftTrainer(model, optimizer_and_schedule(hp)[0], config)
     trainer = trainer.with_gen_model_input_fn(_model_inputs)
     trainer.with_training_hooks(hook)  # returns None in Tunix 0.1.7
     if sample:

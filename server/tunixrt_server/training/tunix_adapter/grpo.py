@@ -1,0 +1,251 @@
+"""A GRPO run with Tunix's RL stack: RLCluster (actor, reference and rollout on one
+mesh, Tunix's vanilla sampler as the rollout engine unless the run names another)
+and GRPOLearner (or its DAPO / Dr. GRPO variants).
+
+Each step samples num_generations completions for batch_size prompts of the
+train split, scores them with the run's rewards against each prompt's
+final_answer, and updates the policy towards the completions that scored above
+their group's mean, held near the starting model by the KL term. The run starts
+from model.local_path (an SFT run's best checkpoint, else its newest, or an
+exported model); checkpoints, the best checkpoint by exact match, resume, and
+the run's events work as for SFT, so Generate, EvaluateRun and ExportModel read
+a GRPO run like any other.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orbax.checkpoint as ocp
+from tunix.rl import rl_cluster as rlc
+from tunix.rl.grpo import dapo_learner, drgrpo_learner, grpo_learner
+from tunix.rl.rollout import base_rollout
+from tunix.sft import metrics_logger
+from tunix.sft.checkpoint_manager import CheckpointManager
+
+from ...core.presets import PRESETS
+from ...core.runspec import RunSpec
+from .. import batches
+from ..checkpoints import BEST, ROTATED
+from ..eval_sample import exact_match_sample
+from . import models, sharding
+from .decoding import SHAPE_MULTIPLE, Decoder
+from .exact_match import Best, EvalHook
+from .grpo_progress import GrpoBackend
+from .grpo_rewards import GrpoRewards
+from .progress import DataInfo, Detached, Listener
+from .trainer import TENSORBOARD_DIR, TrainResult, optimizer_and_schedule
+
+# Tunix's RL cluster keeps the actor's checkpoints in {root}/actor; the run's
+# checkpoints directory links there, so every reader of a run finds them as for SFT.
+RL_DIR = "rl"
+
+
+def _rotated_checkpoints(run_dir: Path) -> Path:
+    actor = run_dir / RL_DIR / "actor"
+    actor.mkdir(parents=True, exist_ok=True)
+    link = run_dir / ROTATED
+    if not link.is_symlink():
+        link.symlink_to(Path(RL_DIR) / "actor", target_is_directory=True)
+    return link
+
+
+def _learner(spec: RunSpec, cluster: rlc.RLCluster, rewards: GrpoRewards) -> Any:
+    g = spec.grpo
+    common = dict(num_generations=g.num_generations, num_iterations=g.num_iterations)
+    if g.loss == "dapo":  # no KL term by design; clip-higher at Tunix's default
+        config: Any = dapo_learner.DAPOConfig(
+            **common, epsilon=g.epsilon, epsilon_high=max(g.epsilon, 0.28), overlong_buffer=None
+        )
+        kind: Any = dapo_learner.DAPOLearner
+    elif g.loss == "drgrpo":
+        config = drgrpo_learner.DrGRPOConfig(**common, beta=g.kl, epsilon=g.epsilon)
+        kind = drgrpo_learner.DrGRPOLearner
+    else:
+        config = grpo_learner.GRPOConfig(**common, beta=g.kl, epsilon=g.epsilon)
+        kind = grpo_learner.GRPOLearner
+    return kind(
+        cluster,
+        config,
+        [rewards.reward],
+        metric_fns=[rewards.metrics],
+        data_shuffle_seed=spec.hyperparameters.seed,
+    )
+
+
+def _prompt_batches(
+    examples: Sequence[batches.Example],
+    batch_size: int,
+    seed: int,
+    first_step: int,
+    should_stop: Callable[[], bool],
+    before_batch: Callable[[int], None],
+) -> Iterator[dict[str, np.ndarray]]:
+    """Seeded epochs of prompts with their answers; step k's batch is the same
+    whichever attempt draws it, so a resumed run goes on where it stopped."""
+    orders: dict[int, np.ndarray] = {}
+    n = len(examples)
+    step = first_step
+    while not should_stop():
+        rows = []
+        for position in range(step * batch_size, (step + 1) * batch_size):
+            epoch, offset = divmod(position, n)
+            if epoch not in orders:
+                orders = {epoch: np.random.default_rng([seed, epoch]).permutation(n)}
+            rows.append(examples[int(orders[epoch][offset])])
+        step += 1
+        before_batch(step)
+        yield {
+            "prompts": np.array([e.prompt for e in rows]),
+            "answer": np.array([e.answer for e in rows]),
+        }
+
+
+def train_grpo(
+    spec: RunSpec,
+    run_dir: Path,
+    train_examples: Sequence[batches.Example],
+    eval_examples: Sequence[batches.Example],
+    listener: Listener,
+    should_stop: Callable[[], bool],
+    best_so_far: tuple[int, float] = (0, 0.0),
+) -> TrainResult:
+    hp, g = spec.hyperparameters, spec.grpo
+    desc = models.describe_once(spec, run_dir, lambda: ())
+    tokenizer = models.load_tokenizer(desc)
+    cap = PRESETS[desc.get("preset", spec.model.preset)].max_context
+    longest = max(len(tokenizer.encode(e.prompt)) for e in train_examples) + 1  # BOS
+    prompt_len = min(math.ceil(longest / SHAPE_MULTIPLE) * SHAPE_MULTIPLE, cap - g.max_new_tokens)
+    if prompt_len <= 0:
+        raise ValueError(f"max_new_tokens {g.max_new_tokens} leaves no room for a prompt in {cap}")
+    listener.on_data(
+        DataInfo(
+            prompt_len + g.max_new_tokens,
+            False,
+            len(train_examples),
+            len(eval_examples),
+            sum(len(tokenizer.encode(e.prompt)) + 1 > prompt_len for e in train_examples),
+            0,
+            [prompt_len + g.max_new_tokens],
+        )
+    )
+    completions = hp.batch_size * g.num_generations
+    mesh = sharding.make_mesh(spec.mesh, completions)
+    actor = models.build(desc)
+    sharding.shard(actor, mesh)
+    reference = None
+    if g.kl:  # the starting model, fixed; a LoRA actor's base is the same weights
+        reference = models.build({**desc, "lora": None})
+        sharding.shard(reference, mesh)
+
+    decoder_eos = Decoder(actor, tokenizer, models.config(desc)).eos
+    rollout = base_rollout.RolloutConfig(
+        max_tokens_to_generate=g.max_new_tokens,
+        temperature=g.temperature,
+        top_p=1.0,
+        max_prompt_length=prompt_len,
+        kv_cache_size=prompt_len + g.max_new_tokens,
+        eos_tokens=decoder_eos,
+    )
+    optimizer, schedule = optimizer_and_schedule(hp)
+    backend = GrpoBackend(listener, lambda step: float(schedule(step)), completions)
+    tensorboard = Detached(
+        metrics_logger.TensorboardBackend(
+            log_dir=str(run_dir / TENSORBOARD_DIR), flush_every_n_steps=10
+        )
+    )
+    checkpoint_root = _rotated_checkpoints(run_dir)
+    config = rlc.ClusterConfig(
+        role_to_mesh={rlc.Role.ACTOR: mesh, rlc.Role.REFERENCE: mesh, rlc.Role.ROLLOUT: mesh},
+        rollout_engine=g.rollout_engine,
+        training_config=rlc.RLTrainingConfig(
+            actor_optimizer=optimizer,
+            eval_every_n_steps=10**9,  # exact match is this package's hook, below
+            max_steps=hp.max_steps,
+            checkpoint_root_directory=str(run_dir / RL_DIR),
+            checkpointing_options=ocp.CheckpointManagerOptions(
+                save_interval_steps=hp.checkpoint_every_steps, max_to_keep=2
+            ),
+            metrics_logging_options=metrics_logger.MetricsLoggerOptions(
+                log_dir=str(run_dir / TENSORBOARD_DIR),
+                backend_kwargs={"custom_backend": [lambda: backend, lambda: tensorboard]},
+            ),
+            pbar_description=None,
+        ),
+        rollout_config=rollout,
+    )
+    cluster = rlc.RLCluster(
+        actor=actor, reference=reference, tokenizer=tokenizer, cluster_config=config
+    )
+    rewards = GrpoRewards(g.rewards, g.num_generations)
+    learner = _learner(spec, cluster, rewards)
+    trainer = cluster.actor_trainer
+    first_step = int(trainer.train_steps)
+
+    evaluating = hp.eval_every_steps > 0 and bool(eval_examples)
+    sample = exact_match_sample(eval_examples, hp.eval_examples, hp.seed) if evaluating else []
+    best_manager = CheckpointManager(
+        str(run_dir / BEST), ocp.CheckpointManagerOptions(max_to_keep=1)
+    )
+    hook = EvalHook(
+        listener,
+        backend,
+        sample,
+        g.max_new_tokens,
+        Best(*best_so_far),
+        best_manager,
+        hp.early_stopping_evals,
+        bool(desc.get("lora")),
+        tensorboard.log_scalar,
+    )
+    if sample:
+        hook.bind(Decoder(trainer.model, tokenizer, models.config(desc)))
+    evaluated = {first_step} if first_step else set()
+
+    def evaluate() -> None:
+        """Exact match with the parameters as they are now, every eval_every_steps
+        updates and before the first (Tunix's RL trainer runs no eval hook here)."""
+        step = int(trainer.train_steps)
+        if evaluating and step % hp.eval_every_steps == 0 and step not in evaluated:
+            evaluated.add(step)
+            hook.on_eval_step_end(trainer, 0.0)
+
+    saved = [trainer.checkpoint_manager.latest_step() or 0]
+
+    def report_checkpoint() -> None:
+        latest = trainer.checkpoint_manager.latest_step() or 0
+        if latest > saved[0]:
+            saved[0] = latest
+            listener.on_checkpoint(latest, str(checkpoint_root / str(latest)))
+
+    def before_batch(step: int) -> None:
+        # Drawn on the learner's data thread once the previous update is done.
+        evaluate()
+        # A new sampling key each step (None would reuse one), the same on a resume.
+        rollout.seed = hp.seed * 1_000_003 + step
+        rewards.batch_ready_at = time.perf_counter()
+
+    backend.after_step = report_checkpoint
+
+    def stop() -> bool:
+        return hook.stop or should_stop()
+
+    data = _prompt_batches(train_examples, hp.batch_size, hp.seed, first_step, stop, before_batch)
+    try:
+        if first_step < hp.max_steps and not stop():
+            with mesh:
+                learner.train(data)  # closes the cluster: final save
+            evaluate()  # after the last update
+        else:
+            cluster.close()
+    finally:
+        best_manager.close()
+    backend.close()
+    tensorboard.close()
+    report_checkpoint()
+    return TrainResult(saved[0], hook.stop, hook.best.step, hook.best.value)
