@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .scoring import ANSWER, extract_answer, normalize
@@ -60,6 +60,15 @@ def well_formed(completion: str, reference: str) -> float:
         return 0.0
     answers = [line for line in completion.splitlines() if line.startswith(ANSWER)]
     return float(len(answers) == 1 and completion.count(ANSWER) == 1)
+
+
+def zero_variance_share(rewards: Sequence[float], group: int) -> float:
+    """Share of prompts whose `group` consecutive completions all scored the same:
+    their advantages are zero, so they teach the policy nothing."""
+    if not len(rewards):
+        return 0.0
+    groups = [rewards[i : i + group] for i in range(0, len(rewards), group)]
+    return sum(max(g) == min(g) for g in groups) / len(groups)
 
 
 REWARDS: dict[str, Reward] = {

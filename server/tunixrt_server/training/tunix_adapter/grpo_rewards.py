@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ...core.rendering import END
-from ...core.rewards import REWARDS
+from ...core.rewards import REWARDS, zero_variance_share
 from .grpo_progress import REWARD_PREFIX
 
 
@@ -49,18 +49,13 @@ class GrpoRewards:
         out: dict[str, tuple[float, Any]] = {
             "grpo/reward_mean": (float(self._total.mean()), np.mean),
             "grpo/reward_std": (float(self._total.std()), np.mean),
-            "grpo/zero_variance_groups": (zero_variance_share(self._total, self._group), np.mean),
+            "grpo/zero_variance_groups": (
+                zero_variance_share(self._total.tolist(), self._group),
+                np.mean,
+            ),
             "grpo/rollout_seconds": (self._rollout_seconds, np.sum),
         }
         for name, scores in self._scores.items():
             out[f"{REWARD_PREFIX}{name}/mean"] = (float(scores.mean()), np.mean)
             out[f"{REWARD_PREFIX}{name}/std"] = (float(scores.std()), np.mean)
         return out
-
-
-def zero_variance_share(rewards: np.ndarray, group: int) -> float:
-    """Share of prompts whose completions all got the same reward (zero advantage)."""
-    if not len(rewards):
-        return 0.0
-    groups = rewards.reshape(-1, group)
-    return float(np.mean(groups.max(axis=1) == groups.min(axis=1)))
