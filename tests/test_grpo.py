@@ -6,7 +6,10 @@ and resume, Generate and the refusals of a bad config as for SFT."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from statistics import mean
 from typing import Any
 
@@ -155,3 +158,26 @@ def test_the_server_lists_its_reward_functions(client: Client) -> None:
     info = client.get_server_info()
     assert [r.name for r in info.reward_functions] == ["exact_match", "numeric", "format"]
     assert all(r.description for r in info.reward_functions)
+
+
+def test_the_cli_starts_a_grpo_run_and_draws_its_reward(
+    server: ServerProcess, sft_run: str, tmp_path: Path
+) -> None:
+    png = tmp_path / "reward.png"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "tunixrt.cli", "--address", server.address, "train"),
+            *("red-v1", "--method", "grpo", "--from", sft_run, "--steps", "4"),
+            *("--reward", "exact_match=1", "--reward", "format=0.1", "--batch-size", "4"),
+            *("--eval-every", "-1", "--png", str(png)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "reward " in done.stdout and "succeeded" in done.stdout.lower()
+    assert png.stat().st_size > 10_000
+    with server.client() as client:
+        (run,) = [r for r in client.list_training_runs() if r.grpo.rewards and r.metrics.step == 4]
+    assert [(r.name, r.weight) for r in run.grpo.rewards] == [("exact_match", 1.0), ("format", 0.1)]

@@ -24,6 +24,8 @@ class LossHistory:
     train: list[tuple[int, float]] = field(default_factory=list)
     eval: list[tuple[int, float]] = field(default_factory=list)
     exact_match: list[tuple[int, float]] = field(default_factory=list)
+    # A GRPO run's mean reward per step.
+    reward: list[tuple[int, float]] = field(default_factory=list)
     # Exact match per category of the eval sample (a category per trace meta.category).
     per_category: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -36,6 +38,8 @@ class LossHistory:
         kind = event.WhichOneof("event")
         if kind == "step_metrics":
             self.train.append((event.step, event.step_metrics.loss))
+            if event.step_metrics.HasField("grpo"):
+                self.reward.append((event.step, event.step_metrics.grpo.reward_mean))
         elif kind == "eval_metrics":
             self.eval.append((event.step, event.eval_metrics.eval_loss))
             if event.eval_metrics.example_count:
@@ -54,7 +58,10 @@ def _describe(event: training_pb2.TrainingEvent) -> dict[str, str]:
     kind = event.WhichOneof("event")
     if kind == "step_metrics":
         m = event.step_metrics
-        return {"loss": f"{m.loss:.3f}", "tps": f"{m.tokens_per_second:,.0f}"}
+        loss = f"{m.loss:.3f}"
+        if m.HasField("grpo"):
+            loss += f"  reward {m.grpo.reward_mean:.3f}"
+        return {"loss": loss, "tps": f"{m.tokens_per_second:,.0f}"}
     if kind == "eval_metrics" and event.eval_metrics.example_count:
         return {
             "eval": f"{event.eval_metrics.eval_loss:.3f}",
@@ -132,8 +139,9 @@ def _follow_plain(
 
 
 def save_loss_plot(history: LossHistory, path: str | Path, title: str = "") -> Path:
-    """Train and eval loss against step, and exact match (right axis) when measured,
-    overall and per category."""
+    """Train and eval loss against step (a GRPO run: its mean reward, whose loss is
+    near zero by construction), and exact match (right axis) when measured, overall
+    and per category."""
     try:
         import matplotlib
     except ImportError:
@@ -142,15 +150,20 @@ def save_loss_plot(history: LossHistory, path: str | Path, title: str = "") -> P
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
-    if history.train:
-        steps, losses = zip(*history.train, strict=True)
-        ax.plot(steps, losses, label="train loss", linewidth=1)
-    if history.eval:
-        steps, losses = zip(*history.eval, strict=True)
-        ax.plot(steps, losses, "o-", label="eval loss")
+    if history.reward:
+        steps, rewards = zip(*history.reward, strict=True)
+        ax.plot(steps, rewards, label="mean reward", linewidth=1, color="tab:orange")
+        ax.set_ylabel("mean reward of the step's completions")
+    else:
+        if history.train:
+            steps, losses = zip(*history.train, strict=True)
+            ax.plot(steps, losses, label="train loss", linewidth=1)
+        if history.eval:
+            steps, losses = zip(*history.eval, strict=True)
+            ax.plot(steps, losses, "o-", label="eval loss")
+        ax.set_ylabel("loss (completion tokens, nats)")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (completion tokens, nats)")
-    ax.set_title(title or "training loss")
+    ax.set_title(title or ("GRPO reward" if history.reward else "training loss"))
     ax.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     if history.exact_match:

@@ -36,6 +36,8 @@ def info(args: argparse.Namespace, rt: Client) -> int:
             "about": lambda p: p.description,
         },
     )
+    for reward in about.reward_functions:
+        print(f"reward {reward.name}: {reward.description}")
     limits = about.limits
     print(
         f"auth {'on' if about.auth_enabled else 'off'}; {limits.max_concurrent_runs} concurrent "

@@ -51,10 +51,26 @@ def train(args: argparse.Namespace, rt: Client) -> int:
         "seed": args.seed,
         "system_instruction": args.system_instruction,
     }
+    grpo = {
+        "num_generations": args.generations,
+        "temperature": args.temperature,
+        "max_new_tokens": args.max_new_tokens,
+        "beta": args.beta,
+        "loss": f"GRPO_LOSS_{args.grpo_loss.upper()}" if args.grpo_loss else "",
+        "rollout_engine": args.rollout_engine,
+    }
+    given_grpo = {k: v for k, v in grpo.items() if v}
+    rewards = {}
+    for item in args.reward:
+        name, _, weight = item.partition("=")
+        rewards[name] = float(weight or 1.0)
     run = rt.create_training_run(
         args.dataset,
         preset=args.preset,
         local_path=args.local_path,
+        method=args.method,
+        grpo=given_grpo or None,
+        rewards=rewards,
         tokenizer=args.tokenizer,
         vocab_size=args.vocab_size,
         hyperparameters={k: v for k, v in hp.items() if v},
@@ -127,6 +143,9 @@ def watch(args: argparse.Namespace, rt: Client) -> int:
         losses = [loss for _, loss in history.train]
         if losses:
             print(f"loss {losses[0]:.3f} {sparkline(losses)} {losses[-1]:.3f}")
+        rewards = [reward for _, reward in history.reward]
+        if rewards:
+            print(f"reward {rewards[0]:.3f} {sparkline(rewards)} {rewards[-1]:.3f}")
         print(f"{state_text(history.final_state)}: {history.final_message}")
     if args.png:
         save_loss_plot(history, args.png, title=args.run)
@@ -138,7 +157,32 @@ def add_commands(sub: Any, command: Command) -> None:
     p = command(sub, "train", train, "Start a training run, then follow it like `watch`.")
     p.add_argument("dataset", help="datasets/{key} or a bare key")
     p.add_argument("--preset", default="", help="model preset (default tiny-gemma3)")
-    p.add_argument("--local-path", default="", help="trainingRuns/{uuid} or a dir in the data dir")
+    p.add_argument(
+        "--local-path",
+        "--from",
+        default="",
+        help="start from a model: trainingRuns/{uuid} or an exported dir in the data dir",
+    )
+    p.add_argument(
+        "--method",
+        choices=["sft", "grpo"],
+        default="",
+        help="sft (default) imitates the traces; grpo reinforces answers the rewards score",
+    )
+    p.add_argument(
+        "--reward",
+        action="append",
+        default=[],
+        help="GRPO: NAME=WEIGHT, repeatable (default exact_match=1; see `tunix-rt info`)",
+    )
+    p.add_argument("--generations", type=int, default=0, help="GRPO: completions per prompt")
+    p.add_argument("--temperature", type=float, default=0.0, help="GRPO: sampling temperature")
+    p.add_argument(
+        "--max-new-tokens", type=int, default=0, help="GRPO: tokens per completion (default: data)"
+    )
+    p.add_argument("--beta", type=float, default=0.0, help="GRPO: KL coefficient (-1: none)")
+    p.add_argument("--grpo-loss", choices=["grpo", "dapo", "dr_grpo"], default="")
+    p.add_argument("--rollout-engine", default="", help="GRPO: vanilla (default), vllm, ...")
     p.add_argument(
         "--tokenizer",
         choices=["subword", "bytes"],
