@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tunixrt_server.core.import_lines import parse_jsonl, trace_from_line
 from tunixrt_server.core.rendering import completion_turn, prompt_turns, tunix_sft_text
-from tunixrt_server.core.validation import parse_jsonl, trace_from_line
 from tunixrt_server.training.batches import Example, choose_max_seq_len, encode, token_lengths
 from tunixrt_server.training.tokenizer import ByteTokenizer
 

@@ -18,7 +18,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
-from ..core.validation import NewTrace, TraceInvalid, parse_jsonl, stamped, trace_from_line
+from ..core.import_lines import parse_jsonl, stamped, trace_from_line
+from ..core.validation import NewTrace, TraceInvalid
 from ..storage.traces import new_rows
 from ..training.child import die_with_parent
 

@@ -22,9 +22,10 @@ from ..core.errors import (
     not_found,
 )
 from ..core.filters import parse_filter
+from ..core.import_lines import MAX_STAMP_CHARS
 from ..core.names import check_request_id, parse_uuid_name
 from ..core.pagination import paginate
-from ..core.validation import MAX_STAMP_CHARS, TraceInvalid, trace_from_proto
+from ..core.validation import TraceInvalid, trace_from_proto
 from ..storage.traces import TraceStore, new_rows
 from ..storage.usage import TraceInUse
 from . import metrics

@@ -6,7 +6,6 @@ stored from JSONL is byte-for-byte what the same trace sent as a proto stores.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,30 +265,6 @@ def trace_from_proto(msg: trace_pb2.Trace) -> NewTrace:
     return trace_from_json(doc)
 
 
-def parse_jsonl(data: bytes) -> list[object]:
-    """Split a JSONL payload into decoded documents, keeping undecodable lines as errors."""
-    docs: list[object] = []
-    for line in data.splitlines():
-        if not line.strip():
-            continue
-        try:
-            docs.append(orjson.loads(line))
-        except orjson.JSONDecodeError as exc:
-            docs.append(_BadJson(str(exc)))
-    return docs
-
-
-@dataclass(frozen=True, slots=True)
-class _BadJson:
-    error: str
-
-
-def trace_from_line(doc: object) -> NewTrace:
-    if isinstance(doc, _BadJson):
-        raise TraceInvalid([FieldViolation("trace", f"not valid JSON: {doc.error}")])
-    return trace_from_json(doc)
-
-
 def whole_numbers_as_int(value: Any) -> Any:
     """Struct carries numbers as doubles; give back ints where the JSON had them.
     (tunixrt.convert has the same for SDK users: the server imports only the stubs.)"""
@@ -300,23 +275,3 @@ def whole_numbers_as_int(value: Any) -> Any:
     if isinstance(value, list):
         return [whole_numbers_as_int(v) for v in value]
     return value
-
-
-# ImportTraces' source stamping: these meta keys, unless a trace sets its own.
-STAMP_KEYS = ("source", "ingest_source_file")
-MAX_STAMP_CHARS = 256
-
-
-def stamped(trace: NewTrace, stamp: dict[str, str]) -> NewTrace:
-    """The trace with `stamp`'s meta keys added where it has none of its own; the
-    meta's size limit holds after them (TraceInvalid otherwise)."""
-    missing = {k: v for k, v in stamp.items() if v and k not in trace.meta}
-    if not missing:
-        return trace
-    meta = {**trace.meta, **missing}
-    meta_json = orjson.dumps(meta)
-    if len(meta_json) > MAX_META_BYTES:
-        raise TraceInvalid(
-            [FieldViolation("meta", f"is over {MAX_META_BYTES:,} bytes with the import's source")]
-        )
-    return dataclasses.replace(trace, meta=meta, meta_json=meta_json)
