@@ -248,17 +248,7 @@ def test_a_database_stop_during_an_operation_is_retryable_and_leaves_nothing_hal
     "operation",
     [
         pytest.param("build", marks=pytest.mark.slow),
-        pytest.param(
-            "export",
-            marks=[
-                pytest.mark.slow,
-                pytest.mark.xfail(
-                    reason="found, not fixed: the exporting client's thread is still blocked "
-                    "90 s after the server's SIGKILL, past the call's 20 s deadline",
-                    strict=False,
-                ),
-            ],
-        ),
+        pytest.param("export", marks=pytest.mark.slow),
     ],
 )
 def test_kill_9_during_a_build_or_an_export_leaves_nothing_half_written(
@@ -279,8 +269,6 @@ def test_kill_9_during_a_build_or_an_export_leaves_nothing_half_written(
                 if operation == "build":
                     outcome.append(rt.build_dataset("during", "v1", eval_fraction=0.2, seed=9))
                 else:
-                    # A deadline: a client of a killed server may not hear of it sooner
-                    # (found here: the stream stays open; see docs/reliability.md).
                     stream = rt.export_chunks(base.name, rows_per_chunk=64, timeout=20)
                     with stream:
                         summaries = [m.summary for m in stream if m.HasField("summary")]

@@ -35,8 +35,6 @@ def channel_options() -> list[tuple[str, Any]]:
     return [
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-        ("grpc.enable_retries", 1),
-        ("grpc.service_config", retry.service_config()),
     ]
 
 

@@ -1,22 +1,24 @@
 """Riding out a server or database that is briefly down.
 
-Two layers, each where it fits:
+`call` retries idempotent unary calls (Get*, List*, and creates that carry a
+request_id, which the server deduplicates) on UNAVAILABLE for as long as the
+call's own timeout allows, with capped exponential backoff and full jitter.
+gRPC's retry service config would cap at 5 attempts (~3 s of backoff, shorter
+than a database restart) and cannot see a request_id.
 
-- gRPC's own retry service config (`service_config`) retries the read-only
-  streams (exports, watches) on UNAVAILABLE before their first message, inside
-  the channel: at most 5 attempts, exponential backoff with gRPC's jitter.
-- `call` retries idempotent unary calls (Get*, List*, and creates that carry a
-  request_id, which the server deduplicates) on UNAVAILABLE for as long as the
-  call's own timeout allows, with capped exponential backoff and full jitter.
-  gRPC's config alone caps at 5 attempts and cannot see a request_id; a
-  database restart takes longer than its ~3 s of backoff.
+Streams are not retried by the channel: with a gRPC retry policy on a
+server-streaming method (grpcio 1.85), a server killed mid-stream leaves the
+reading thread blocked past the call's deadline (measured: still blocked 60 s
+after a SIGKILL, with a 20 s deadline; without the policy it gets UNAVAILABLE
+at once). A stream that breaks raises UNAVAILABLE, and the SDK resumes it where
+it stopped: export_to_file from its last whole row (start_row), watches from
+their last event (after_sequence).
 
 Nothing else is retried: a create without a request_id might have been applied.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -26,32 +28,6 @@ from typing import Any, TypeVar
 import grpc
 
 T = TypeVar("T")
-
-_READ_ONLY_STREAMS = [
-    {"service": "tunixrt.v1.ExportService", "method": "ExportDataset"},
-    {"service": "tunixrt.v1.ExportService", "method": "ExportTraces"},
-    {"service": "tunixrt.v1.TrainingService", "method": "WatchTrainingRun"},
-]
-
-
-def service_config() -> str:
-    """The channel's retry policy for the read-only streams."""
-    return json.dumps(
-        {
-            "methodConfig": [
-                {
-                    "name": _READ_ONLY_STREAMS,
-                    "retryPolicy": {
-                        "maxAttempts": 5,
-                        "initialBackoff": "0.2s",
-                        "maxBackoff": "5s",
-                        "backoffMultiplier": 2,
-                        "retryableStatusCodes": ["UNAVAILABLE"],
-                    },
-                }
-            ]
-        }
-    )
 
 
 @dataclass(frozen=True)

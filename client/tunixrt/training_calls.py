@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .convert import dataset_split, run_state, training_method
-from .stream import Stream
+from .stream import ResumingStream, Stream
 from .v1 import training_pb2, training_pb2_grpc
 
 T = TypeVar("T")
@@ -125,14 +126,22 @@ class TrainingCalls:
         timeout: float | None = None,
     ) -> Stream[training_pb2.TrainingEvent]:
         """History, then live events, until the run ends (or `timeout` seconds pass:
-        DeadlineExceeded). Closing the stream early (or dropping it after breaking
-        out of a for loop) cancels the call."""
-        request = training_pb2.WatchTrainingRunRequest(
-            name=name, since_step=since_step, after_sequence=after_sequence
-        )
-        return Stream(
-            self.training.WatchTrainingRun(request, timeout=timeout, metadata=self._metadata)
-        )
+        DeadlineExceeded). A connection lost or a server restarting (UNAVAILABLE) is
+        ridden out for up to a minute: the watch reconnects after the last event it
+        returned, so nothing is missed or repeated. Closing the stream early (or
+        dropping it after breaking out of a for loop) cancels the call."""
+        deadline = time.monotonic() + timeout if timeout else None
+
+        def reopen(last: training_pb2.TrainingEvent | None) -> Any:
+            request = training_pb2.WatchTrainingRunRequest(
+                name=name,
+                since_step=since_step if last is None else 0,
+                after_sequence=after_sequence if last is None else last.sequence,
+            )
+            left = max(deadline - time.monotonic(), 0.001) if deadline else None
+            return self.training.WatchTrainingRun(request, timeout=left, metadata=self._metadata)
+
+        return ResumingStream(reopen)
 
     def generate(
         self,

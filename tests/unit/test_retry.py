@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from typing import Any
 
 import grpc
@@ -68,14 +67,3 @@ def test_other_codes_and_unsafe_writes_fail_at_once() -> None:
     with pytest.raises(Failure):
         retry.call(invoke(grpc.StatusCode.UNAVAILABLE), trace_pb2.CreateTraceRequest(), 5, fast)
     assert len(calls) == 2
-
-
-def test_the_channel_retries_the_read_only_streams_on_unavailable() -> None:
-    config = json.loads(retry.service_config())
-    (method,) = config["methodConfig"]
-    assert {n["method"] for n in method["name"]} == {
-        "ExportDataset",
-        "ExportTraces",
-        "WatchTrainingRun",
-    }
-    assert method["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
