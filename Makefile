@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make demo   install, start a server on embedded SQLite and run the journey
-#               (generated traces -> a model that answers right; make demo-corpus: the corpus)
+#               (generated traces -> a model that answers right; make demo-corpus: the corpus;
+#               make demo DEMO_ARGS=--rl adds a GRPO stage)
 #   make test   install, lint, type-check and run the test suite
 PYTHON ?= python3
 VENV   := .venv
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml client/pyproject.toml server/pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	JAX_PLATFORMS=cpu $(BIN)/python scripts/demo.py
+	JAX_PLATFORMS=cpu $(BIN)/python scripts/demo.py $(DEMO_ARGS)
 
 demo-corpus: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python scripts/demo_corpus.py

@@ -1,13 +1,16 @@
 """The journey to a model that answers right: generated traces in, trained model out.
 
-make demo   (or: python scripts/demo.py [--data-dir demo-output] [--steps N] [--seed S])
+make demo   (or: python scripts/demo.py [--data-dir demo-output] [--steps N] [--seed S] [--rl])
 
 Starts a server on SQLite, generates High Card Duel episodes and one-operation
 arithmetic word problems, builds a stratified dataset with a held-out split,
 trains the default tiny Gemma 3 model with the server's defaults (only the step
 count is set) while drawing loss and exact match live, then prints held-out
 exact match per category before and after training and leaves the curves in
-DATA_DIR/learning.png. (`make demo-corpus` is the journey on the tunix-rt corpus.)
+DATA_DIR/learning.png. With --rl a GRPO stage follows: the SFT model's best
+checkpoint is reinforced on the same prompts with the exact_match reward, and
+the table is printed again (DATA_DIR/reward.png draws the reward). (`make
+demo-corpus` is the journey on the tunix-rt corpus.)
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ DATA: dict[str, tuple[int, dict[str, str]]] = {
     "arithmetic": (2000, {"difficulty": "easy"}),  # one operation on numbers up to 20
 }
 DEFAULT_STEPS = 1000
+RL_STEPS = 200
 
 console = Console()
 
@@ -132,11 +136,37 @@ def learn(
     return Outcome(done, before, after, history, time.perf_counter() - began)
 
 
+def reinforce(rt: Client, sft: training_pb2.TrainingRun, steps: int, seed: int) -> Outcome:
+    """The GRPO stage: the SFT run's best checkpoint, the same dataset's prompts, the
+    exact_match reward; evaluated like the SFT run."""
+    began = time.perf_counter()
+    run = rt.create_training_run(
+        sft.dataset,
+        local_path=sft.name,
+        method="grpo",
+        hyperparameters={"max_steps": steps, "seed": seed},
+        rewards={"exact_match": 1.0},
+    )
+    g = run.grpo
+    console.print(
+        f"{run.name}: GRPO from {sft.name}, {steps} steps of {run.hyperparameters.batch_size} "
+        f"prompts x {g.num_generations} completions (temperature {g.temperature:g}, "
+        f"{g.max_new_tokens} tokens), lr {run.hyperparameters.learning_rate:g}"
+    )
+    history = follow(rt.watch_training_run(run.name), title="grpo")
+    done = rt.get_training_run(run.name)
+    choice = "best" if done.best_checkpoint_step else "latest"
+    after = rt.evaluate_run(run.name, checkpoint=choice)
+    return Outcome(done, None, after, history, time.perf_counter() - began)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path("demo-output"))
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--seed", type=int, default=0, help="data, split and training seed")
+    parser.add_argument("--rl", action="store_true", help="then a GRPO stage from the SFT model")
+    parser.add_argument("--rl-steps", type=int, default=RL_STEPS)
     args = parser.parse_args()
     shutil.rmtree(args.data_dir, ignore_errors=True)
     began = time.perf_counter()
@@ -173,6 +203,21 @@ def main() -> None:
         )
         for gen in answers.generations:
             console.print(f"[bold]{gen.prompt}[/]\n{gen.text}\n-> answer: {gen.answer!r}\n")
+
+        if args.rl:
+            console.rule("GRPO from the SFT model")
+            rl = reinforce(rt, done, args.rl_steps, args.seed)
+            console.print(f"{rl.history.final_message} ({rl.seconds / 60:.1f} min)")
+            plot = save_loss_plot(rl.history, args.data_dir / "reward.png", title=rl.run.name)
+            console.print(f"reward and exact match: [bold]{plot}[/]")
+            console.rule(f"held-out exact match after GRPO, all {rl.after.example_count} examples")
+            console.print(accuracy_table(None, rl.after, f"GRPO step {rl.after.step}"))
+            console.print(
+                "SFT: "
+                + ", ".join(
+                    f"{name} {acc.accuracy:.1%}" for name, acc in sorted(after.per_category.items())
+                )
+            )
     console.rule(f"done in {time.perf_counter() - began:.0f} s")
 
 
