@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ServerProcess, start_server
 from tunixrt import Client, InvalidArgument
+from tunixrt.monitor import LossHistory, save_loss_plot
 from tunixrt.v1 import training_pb2
 
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
@@ -84,6 +85,15 @@ def client(server: ServerProcess) -> Iterator[Client]:
         yield c
 
 
+def stopped_sequence(events: list[training_pb2.TrainingEvent]) -> int:
+    """The sequence of the CANCELLED state change."""
+    return next(
+        e.sequence
+        for e in events
+        if e.HasField("state_change") and e.state_change.state == CANCELLED
+    )
+
+
 def grpo(client: Client, sft_run: str, **hp: Any) -> training_pb2.TrainingRun:
     return client.create_training_run(
         "datasets/red-v1",
@@ -94,33 +104,13 @@ def grpo(client: Client, sft_run: str, **hp: Any) -> training_pb2.TrainingRun:
     )
 
 
-def test_grpo_raises_the_reward_and_reports_it_step_by_step(client: Client, sft_run: str) -> None:
+def test_grpo_raises_the_reward_reports_it_and_resumes(
+    client: Client, sft_run: str, tmp_path: Path
+) -> None:
+    """One run: cancelled at a checkpoint, resumed from it, then to the end."""
     run = grpo(client, sft_run, max_steps=30)
     assert run.method == training_pb2.TRAINING_METHOD_GRPO
     assert run.grpo.num_generations == 4 and run.grpo.max_new_tokens > 10  # chosen
-    events = list(client.watch_training_run(run.name))
-    done = client.get_training_run(run.name)
-    assert done.state == SUCCEEDED, done.state_message
-    steps = [e for e in events if e.WhichOneof("event") == "step_metrics"]
-    assert [e.step for e in steps] == list(range(1, 31))
-    rewards = [e.step_metrics.grpo.reward_mean for e in steps]
-    assert mean(rewards[-8:]) > mean(rewards[:8]) + 0.15, rewards
-    last = steps[-1].step_metrics.grpo
-    assert set(last.rewards) == {"exact_match", "format"}
-    assert last.rewards["exact_match"].mean == last.reward_mean  # format weighs 0
-    assert last.completion_length > 0 and last.rollout_seconds > 0
-    assert 0 <= last.zero_variance_groups <= 1
-    evals = [e for e in events if e.WhichOneof("event") == "eval_metrics"]
-    assert [e.step for e in evals] == [0, 10, 20, 30]
-    assert done.metrics.reward_mean == rewards[-1]
-    assert done.metrics.initial_reward_mean == rewards[0]
-    assert list(client.watch_training_run(run.name)) == events  # replayed identically
-    answer = client.generate(run.name, ["Name a colour (7)."], max_new_tokens=16)
-    assert answer.step == 30 and answer.generations[0].text
-
-
-def test_a_cancelled_grpo_run_resumes_from_its_checkpoint(client: Client, sft_run: str) -> None:
-    run = grpo(client, sft_run, max_steps=20, eval_every_steps=-1)
     for event in client.watch_training_run(run.name):
         if event.WhichOneof("event") == "checkpoint_saved" and event.step >= 10:
             client.cancel_training_run(run.name)
@@ -128,11 +118,34 @@ def test_a_cancelled_grpo_run_resumes_from_its_checkpoint(client: Client, sft_ru
     assert stopped.state == CANCELLED and stopped.checkpoint_step >= 10
     client.resume_training_run(run.name)
     events = list(client.watch_training_run(run.name))
-    assert client.get_training_run(run.name).state == SUCCEEDED
-    steps = [e.step for e in events if e.WhichOneof("event") == "step_metrics"]
-    assert steps[-1] == 20
-    resumed = [s for s in steps if s > stopped.metrics.step]
-    assert resumed[0] == stopped.checkpoint_step + 1  # from the checkpoint, no gap
+    done = client.get_training_run(run.name)
+    assert done.state == SUCCEEDED, done.state_message
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+
+    steps = [e for e in events if e.WhichOneof("event") == "step_metrics"]
+    resumed = [e.step for e in steps if e.sequence > stopped_sequence(events)]
+    assert resumed[0] == stopped.checkpoint_step + 1  # from the checkpoint
+    assert resumed == list(range(resumed[0], 31))
+    rewards = [e.step_metrics.grpo.reward_mean for e in steps]
+    assert mean(rewards[-8:]) > mean(rewards[:8]) + 0.15, rewards
+    last = steps[-1].step_metrics.grpo
+    assert set(last.rewards) == {"exact_match", "format"}
+    assert last.rewards["exact_match"].mean == last.reward_mean  # format weighs 0
+    assert last.completion_length > 0 and last.rollout_seconds > 0
+    assert 0 <= last.zero_variance_groups <= 1
+    evals = [e.step for e in events if e.WhichOneof("event") == "eval_metrics"]
+    assert evals[0] == 0 and evals[-1] == 30 and all(s % 10 == 0 for s in evals)
+    assert done.metrics.reward_mean == rewards[-1]
+    assert done.metrics.initial_reward_mean == rewards[0]
+    assert list(client.watch_training_run(run.name)) == events  # replayed identically
+
+    answer = client.generate(run.name, ["Name a colour (7)."], max_new_tokens=16)
+    assert answer.step == 30 and answer.generations[0].text
+    history = LossHistory()
+    for event in events:
+        history.add(event)
+    assert len(history.reward) == len(steps)
+    assert save_loss_plot(history, tmp_path / "reward.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize(
@@ -160,24 +173,24 @@ def test_the_server_lists_its_reward_functions(client: Client) -> None:
     assert all(r.description for r in info.reward_functions)
 
 
-def test_the_cli_starts_a_grpo_run_and_draws_its_reward(
-    server: ServerProcess, sft_run: str, tmp_path: Path
-) -> None:
-    png = tmp_path / "reward.png"
+def test_the_cli_asks_for_a_grpo_run(server: ServerProcess, sft_run: str) -> None:
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "tunixrt.cli", "--address", server.address, "train"),
-            *("red-v1", "--method", "grpo", "--from", sft_run, "--steps", "4"),
-            *("--reward", "exact_match=1", "--reward", "format=0.1", "--batch-size", "4"),
-            *("--eval-every", "-1", "--png", str(png)),
+            *(sys.executable, "-m", "tunixrt.cli", "--address", server.address, "--json"),
+            *("train", "red-v1", "--method", "grpo", "--from", sft_run, "--validate-only"),
+            *("--reward", "exact_match=1", "--reward", "format=0.1", "--generations", "8"),
+            *("--grpo-loss", "dr_grpo", "--beta", "-1"),
         ],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "reward " in done.stdout and "succeeded" in done.stdout.lower()
-    assert png.stat().st_size > 10_000
-    with server.client() as client:
-        (run,) = [r for r in client.list_training_runs() if r.grpo.rewards and r.metrics.step == 4]
-    assert [(r.name, r.weight) for r in run.grpo.rewards] == [("exact_match", 1.0), ("format", 0.1)]
+    run = orjson.loads(done.stdout)
+    assert run["method"] == "TRAINING_METHOD_GRPO"
+    grpo = run["grpo"]
+    assert grpo["rewards"] == [
+        {"name": "exact_match", "weight": 1.0},
+        {"name": "format", "weight": 0.1},
+    ]
+    assert (grpo["num_generations"], grpo["loss"], grpo["beta"]) == (8, "GRPO_LOSS_DR_GRPO", -1.0)

@@ -20,15 +20,16 @@ from tunixrt import Client, FailedPrecondition, InvalidArgument, NotFound
 from tunixrt.monitor import follow, save_loss_plot
 from tunixrt.v1 import training_pb2
 
-# Small and quick: every mechanism, little arithmetic (exact match on 4 examples: the
-# default 64 decodes for ~25 s per eval on 2 busy cores).
+# Small and quick: every mechanism, little arithmetic. No evaluation unless a test is
+# about it (EVALS): each one costs an eval-loss pass and a decode, compiled per run.
 QUICK = {
     "max_seq_len": 128,
-    "eval_every_steps": 10,
-    "eval_examples": 4,
+    "eval_every_steps": -1,
     "checkpoint_every_steps": 10,
     "warmup_steps": 5,
 }
+# Exact match on 4 examples (the default 64 decode for ~25 s per eval on 2 busy cores).
+EVALS = {"eval_every_steps": 10, "eval_examples": 4}
 RUNNING = training_pb2.TRAINING_RUN_STATE_RUNNING
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
 FAILED = training_pb2.TRAINING_RUN_STATE_FAILED
@@ -89,7 +90,7 @@ def check_contiguous(events: list[training_pb2.TrainingEvent], first_step: int =
 def test_run_streams_to_late_and_concurrent_watchers(
     client: Client, trainer: ServerProcess, tmp_path: Path
 ) -> None:
-    run = start(client, max_steps=40)
+    run = start(client, max_steps=40, **EVALS)
     assert run.state in (QUEUED, RUNNING) and run.name.startswith("trainingRuns/")
     assert run.hyperparameters.batch_size == 8 and run.model.preset == "tiny-gemma3"
     wait_for_step(client, run.name, 15)

@@ -185,7 +185,11 @@ def train_grpo(
     rewards = GrpoRewards(g.rewards, g.num_generations)
     learner = _learner(spec, cluster, rewards)
     trainer = cluster.actor_trainer
-    first_step = int(trainer.train_steps)
+    first_step = int(trainer.train_steps)  # restored from the newest checkpoint
+    # Tunix tags rollout metrics with the cluster's global step, which a restore does
+    # not bring back: continue it from the actor's, or a resumed run's rewards would
+    # be filed under steps it has already taken (grpo_progress.py).
+    cluster.global_steps = first_step
 
     evaluating = hp.eval_every_steps > 0 and bool(eval_examples)
     sample = exact_match_sample(eval_examples, hp.eval_examples, hp.seed) if evaluating else []
@@ -207,11 +211,13 @@ def train_grpo(
         hook.bind(Decoder(trainer.model, tokenizer, models.config(desc)))
     evaluated = {first_step} if first_step else set()
 
-    def evaluate() -> None:
+    def evaluate(last: bool = False) -> None:
         """Exact match with the parameters as they are now, every eval_every_steps
-        updates and before the first (Tunix's RL trainer runs no eval hook here)."""
+        updates, before the first and after the last (Tunix's RL trainer runs no
+        eval hook here)."""
         step = int(trainer.train_steps)
-        if evaluating and step % hp.eval_every_steps == 0 and step not in evaluated:
+        due = last or step % hp.eval_every_steps == 0
+        if evaluating and due and step not in evaluated:
             evaluated.add(step)
             hook.on_eval_step_end(trainer, 0.0)
 
@@ -240,7 +246,7 @@ def train_grpo(
         if first_step < hp.max_steps and not stop():
             with mesh:
                 learner.train(data)  # closes the cluster: final save
-            evaluate()  # after the last update
+            evaluate(last=True)
         else:
             cluster.close()
     finally:
