@@ -5,10 +5,13 @@ over several seeds, and the minutes GRPO takes.
                                [--grpo NAME=VALUE ...] [--hp NAME=VALUE ...]
 
 One server: the demo's journey trains the SFT model (scripts/demo.py, seed 0,
-its defaults), then each seed starts a GRPO run from that run's best checkpoint
-on the same dataset (both categories' train prompts; the rewards score each
-completion against its trace's final_answer) and EvaluateRun scores the GRPO
-run's best checkpoint on every held-out example. --keep DIR keeps the server's
+its defaults). A second dataset holds the demo's arithmetic traces alone,
+built with the demo's split (the split is per category and seeded, so its
+held-out arithmetic traces are exactly the demo's; checked). Each seed starts a
+GRPO run from the SFT run's best checkpoint on that dataset's train prompts
+(the rewards score each completion against its trace's final_answer), and
+EvaluateRun scores the GRPO run's best checkpoint on every held-out example of
+the demo's dataset, both categories. --keep DIR keeps the server's
 data there and reuses an SFT run it already holds. Goals on 2 CPU cores:
 arithmetic +15 points within 10 minutes of GRPO; High Card Duel down by at
 most 2 points.
@@ -55,13 +58,35 @@ def _parse(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _arithmetic(rt: Client, demo: str) -> str:
+    """The demo's arithmetic traces with the demo's split (checked, not assumed)."""
+    key = "arith-v1"
+    if not any(d.dataset_key == key for d in rt.list_datasets()):
+        rt.build_dataset(
+            "arith",
+            "v1",
+            filter='category = "arithmetic"',
+            strategy="STRATIFIED",
+            stratify_by="category",
+            eval_fraction=0.1,
+            seed=0,
+        )
+    arith = {i.trace_id for i in rt.list_dataset_items(key, split="EVAL")}
+    held = rt.list_dataset_items(demo, split="EVAL")
+    demo_arith = {i.trace_id for i in held} & {
+        i.trace_id for i in rt.list_dataset_items(key, split="ALL")
+    }
+    assert arith == demo_arith, "the arithmetic split differs from the demo's"
+    return f"datasets/{key}"
+
+
 def _grpo(
     rt: Client, sft: training_pb2.TrainingRun, seed: int, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One GRPO run from the SFT run: its figures, as one JSON line."""
     began = time.perf_counter()
     run = rt.create_training_run(
-        sft.dataset,
+        args.prompts,
         local_path=sft.name,
         method="grpo",
         hyperparameters={"max_steps": args.grpo_steps, "seed": seed, **args.hp},
@@ -91,7 +116,9 @@ def _grpo(
         "reward_first_tenth": round(statistics.mean(seen[:tenth]), 3) if seen else 0.0,
         "reward_last_tenth": round(statistics.mean(seen[-tenth:]), 3) if seen else 0.0,
         "seconds_per_step": round(done.metrics.seconds_per_step, 2),
-        "accuracy": _per_category(rt.evaluate_run(done.name, checkpoint=choice)),
+        "accuracy": _per_category(
+            rt.evaluate_run(done.name, checkpoint=choice, dataset=sft.dataset)
+        ),
         "minutes": round(minutes, 1),
     }
 
@@ -114,6 +141,7 @@ def main() -> None:
         data_dir = args.keep or Path(tmp) / "data"
         with running_server(data_dir) as (address, _), Client(address) as rt:
             sft = _sft(rt, args.sft_steps)
+            args.prompts = _arithmetic(rt, sft.dataset)
             before = _per_category(rt.evaluate_run(sft.name, checkpoint="best"))
             print(json.dumps({"sft": sft.name, "accuracy": before}), flush=True)
             for seed in args.seeds:

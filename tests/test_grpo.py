@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from conftest import ServerProcess, start_server
-from tunixrt import Client, InvalidArgument
+from tunixrt import Client, InvalidArgument, NotFound
 from tunixrt.monitor import LossHistory, save_loss_plot
 from tunixrt.v1 import training_pb2
 
@@ -141,6 +141,10 @@ def test_grpo_raises_the_reward_reports_it_and_resumes(
 
     answer = client.generate(run.name, ["Name a colour (7)."], max_new_tokens=16)
     assert answer.step == 30 and answer.generations[0].text
+    other = client.evaluate_run(run.name, dataset="colours-v1", max_new_tokens=16)
+    assert other.dataset == "datasets/colours-v1" and other.example_count == 16
+    with pytest.raises(NotFound):
+        client.evaluate_run(run.name, dataset="nope-v1")
     history = LossHistory()
     for event in events:
         history.add(event)

@@ -174,16 +174,19 @@ class TrainingCalls:
         max_examples: int = 0,
         max_new_tokens: int = 0,
         checkpoint: str = "",
+        dataset: str = "",
         timeout: float = 1800.0,
     ) -> training_pb2.Evaluation:
-        """Exact match on a split. `max_new_tokens` 0 sizes the answer budget from the
-        split's longest reference; `checkpoint` as for generate."""
+        """Exact match on a split of the run's dataset (or of `dataset`). `max_new_tokens`
+        0 sizes the answer budget from the split's longest reference; `checkpoint` as
+        for generate."""
         request = training_pb2.EvaluateRunRequest(
             name=name,
             split=dataset_split(split),
             max_examples=max_examples,
             max_new_tokens=max_new_tokens,
             checkpoint=checkpoint,
+            dataset=dataset,
         )
         return self._call(self.training.EvaluateRun, request, timeout)
 

@@ -565,6 +565,7 @@ class Evaluation(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UNFINISHED_COUNT_FIELD_NUMBER: _builtins.int
     MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
+    DATASET_FIELD_NUMBER: _builtins.int
     split: _dataset_pb2.DatasetSplit.ValueType
     """The split scored."""
     step: _builtins.int
@@ -581,6 +582,8 @@ class Evaluation(_message.Message):
     """
     max_new_tokens: _builtins.int
     """Tokens each answer could use."""
+    dataset: _builtins.str
+    """The dataset scored, `datasets/{key}`."""
     @_builtins.property
     def per_category(self) -> _containers.MessageMap[_builtins.str, Global___CategoryAccuracy]:
         """By meta.category."""
@@ -606,10 +609,11 @@ class Evaluation(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         unfinished_count: _builtins.int = ...,
         max_new_tokens: _builtins.int = ...,
+        dataset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "correct_count", b"correct_count", "create_time", b"create_time", "example_count", b"example_count", "max_new_tokens", b"max_new_tokens", "per_category", b"per_category", "samples", b"samples", "split", b"split", "step", b"step", "unfinished_count", b"unfinished_count"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accuracy", b"accuracy", "correct_count", b"correct_count", "create_time", b"create_time", "dataset", b"dataset", "example_count", b"example_count", "max_new_tokens", b"max_new_tokens", "per_category", b"per_category", "samples", b"samples", "split", b"split", "step", b"step", "unfinished_count", b"unfinished_count"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1615,6 +1619,7 @@ class EvaluateRunRequest(_message.Message):
     MAX_EXAMPLES_FIELD_NUMBER: _builtins.int
     MAX_NEW_TOKENS_FIELD_NUMBER: _builtins.int
     CHECKPOINT_FIELD_NUMBER: _builtins.int
+    DATASET_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """`trainingRuns/{uuid}`; a bare uuid is accepted too."""
     split: _dataset_pb2.DatasetSplit.ValueType
@@ -1627,6 +1632,11 @@ class EvaluateRunRequest(_message.Message):
     """
     checkpoint: _builtins.str
     """Which checkpoint: "latest" (default), "best", or a step number."""
+    dataset: _builtins.str
+    """Score on this dataset's split instead of the run's (`datasets/{key}` or
+    a bare key), e.g. a GRPO run trained on one category, scored on the
+    held-out split of the dataset it came from.
+    """
     def __init__(
         self,
         *,
@@ -1635,10 +1645,11 @@ class EvaluateRunRequest(_message.Message):
         max_examples: _builtins.int = ...,
         max_new_tokens: _builtins.int = ...,
         checkpoint: _builtins.str = ...,
+        dataset: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "max_examples", b"max_examples", "max_new_tokens", b"max_new_tokens", "name", b"name", "split", b"split"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "dataset", b"dataset", "max_examples", b"max_examples", "max_new_tokens", b"max_new_tokens", "name", b"name", "split", b"split"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

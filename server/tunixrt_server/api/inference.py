@@ -169,7 +169,9 @@ class Inference:
             raise bad_field("max_examples", f"must be in [0, {MAX_EVAL_EXAMPLES:,}]")
         max_new = _new_tokens(request.max_new_tokens)
         run, run_dir = await self._find_run(request.name)
-        dataset = await resolve_dataset(self._datasets, run.dataset_key)
+        dataset = await resolve_dataset(
+            self._datasets, request.dataset or run.dataset_key, "dataset"
+        )
         limit = request.max_examples or MAX_EVAL_EXAMPLES
         examples, references = await asyncio.to_thread(self._examples, dataset.seq, split, limit)
         if not examples:
@@ -191,6 +193,7 @@ class Inference:
             step=answer["step"],
             create_time=timestamp(now_us()),
             max_new_tokens=answer["max_new_tokens"],
+            dataset=f"datasets/{dataset.key}",
         )
         json_format.ParseDict(scoring.score(examples, answer["texts"]), evaluation)
         stored = json_format.MessageToDict(evaluation, preserving_proto_field_name=True)
