@@ -113,7 +113,10 @@ def test_grpo_raises_the_reward_reports_it_and_resumes(
     assert run.grpo.num_generations == 4 and run.grpo.max_new_tokens > 10  # chosen
     for event in client.watch_training_run(run.name):
         if event.WhichOneof("event") == "checkpoint_saved" and event.step >= 10:
-            client.cancel_training_run(run.name)
+            client.cancel_training_run(run.name)  # once: the stream ends with the run
+            break
+    for _ in client.watch_training_run(run.name):  # until it has ended
+        pass
     stopped = client.get_training_run(run.name)
     assert stopped.state == CANCELLED and stopped.checkpoint_step >= 10
     client.resume_training_run(run.name)
