@@ -213,8 +213,8 @@ def train_grpo(
 
     def evaluate(last: bool = False) -> None:
         """Exact match with the parameters as they are now, every eval_every_steps
-        updates, before the first and after the last (Tunix's RL trainer runs no
-        eval hook here)."""
+        updates, before the first and after the last of max_steps (Tunix's RL
+        trainer runs no eval hook here)."""
         step = int(trainer.train_steps)
         due = last or step % hp.eval_every_steps == 0
         if evaluating and due and step not in evaluated:
@@ -246,7 +246,8 @@ def train_grpo(
         if first_step < hp.max_steps and not stop():
             with mesh:
                 learner.train(data)  # closes the cluster: final save
-            evaluate(last=True)
+            if not stop():  # reached max_steps: a cancel or a stop does not wait for it
+                evaluate(last=True)
         else:
             cluster.close()
     finally:
