@@ -106,6 +106,33 @@ def _prompt_batches(
         }
 
 
+def _prompts_that_fit(
+    tokenizer: Any,
+    examples: Sequence[batches.Example],
+    cap: int,
+    max_new_tokens: int,
+    listener: Listener,
+) -> tuple[list[batches.Example], int]:
+    """The train examples whose prompt (with BOS) fits the model's context after the
+    answer budget, and the rollout's prompt length: the longest of them rounded up
+    to the sampler's shape multiple. Tunix's sampler would grow its buffers past
+    the cache for a longer prompt rather than cut it, so those are left out, and
+    counted as dropped."""
+    room = cap - max_new_tokens
+    lengths = [len(tokenizer.encode(e.prompt)) + 1 for e in examples]
+    kept = [e for e, n in zip(examples, lengths, strict=True) if n <= room]
+    if not kept:
+        raise ValueError(
+            f"no train prompt fits the context of {cap} tokens with max_new_tokens {max_new_tokens}"
+        )
+    longest = max(n for n in lengths if n <= room)
+    prompt_len = min(math.ceil(longest / SHAPE_MULTIPLE) * SHAPE_MULTIPLE, room)
+    total = prompt_len + max_new_tokens
+    dropped = len(examples) - len(kept)
+    listener.on_data(DataInfo(total, False, len(kept), 0, 0, dropped, [total]))
+    return kept, prompt_len
+
+
 def train_grpo(
     spec: RunSpec,
     run_dir: Path,
@@ -119,20 +146,8 @@ def train_grpo(
     desc = models.describe_once(spec, run_dir, lambda: ())
     tokenizer = models.load_tokenizer(desc)
     cap = PRESETS[desc.get("preset", spec.model.preset)].max_context
-    longest = max(len(tokenizer.encode(e.prompt)) for e in train_examples) + 1  # BOS
-    prompt_len = min(math.ceil(longest / SHAPE_MULTIPLE) * SHAPE_MULTIPLE, cap - g.max_new_tokens)
-    if prompt_len <= 0:
-        raise ValueError(f"max_new_tokens {g.max_new_tokens} leaves no room for a prompt in {cap}")
-    listener.on_data(
-        DataInfo(
-            prompt_len + g.max_new_tokens,
-            False,
-            len(train_examples),
-            len(eval_examples),
-            sum(len(tokenizer.encode(e.prompt)) + 1 > prompt_len for e in train_examples),
-            0,
-            [prompt_len + g.max_new_tokens],
-        )
+    prompts, prompt_len = _prompts_that_fit(
+        tokenizer, train_examples, cap, g.max_new_tokens, listener
     )
     completions = hp.batch_size * g.num_generations
     mesh = sharding.make_mesh(spec.mesh, completions)
@@ -241,7 +256,7 @@ def train_grpo(
     def stop() -> bool:
         return hook.stop or should_stop()
 
-    data = _prompt_batches(train_examples, hp.batch_size, hp.seed, first_step, stop, before_batch)
+    data = _prompt_batches(prompts, hp.batch_size, hp.seed, first_step, stop, before_batch)
     try:
         if first_step < hp.max_steps and not stop():
             with mesh:
