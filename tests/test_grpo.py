@@ -201,3 +201,23 @@ def test_the_cli_asks_for_a_grpo_run(server: ServerProcess, sft_run: str) -> Non
         {"name": "format", "weight": 0.1},
     ]
     assert (grpo["num_generations"], grpo["loss"], grpo["beta"]) == (8, "GRPO_LOSS_DR_GRPO", -1.0)
+
+
+@pytest.mark.slow
+def test_a_lora_grpo_run_trains_and_exports_merged(client: Client, sft_run: str) -> None:
+    """LoRA adapters on the SFT model, the reference its unadapted weights; the export
+    merges them like an SFT LoRA run's."""
+    run = client.create_training_run(
+        "datasets/red-v1",
+        local_path=sft_run,
+        method="grpo",
+        lora_rank=4,
+        hyperparameters={**FAST_GRPO, "max_steps": 6, "eval_every_steps": -1},
+    )
+    events = list(client.watch_training_run(run.name))
+    done = client.get_training_run(run.name)
+    assert done.state == SUCCEEDED, done.state_message
+    assert done.lora.enabled and done.metrics.step == 6
+    assert sum(e.HasField("step_metrics") for e in events) == 6
+    files = {f.name for f in client.export_model(run.name, "exports/grpo-lora").files}
+    assert {"model.safetensors", "config.json"} <= files
