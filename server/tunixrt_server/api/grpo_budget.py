@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..core.errors import bad_field
-from ..core.grpo_spec import AUTO, GRPO, MAX_NEW_TOKENS
+from ..core.grpo_spec import AUTO, GRPO
 from ..core.runspec import RunSpec
 from ..storage.datasets import DatasetStore
 from ..training import batches
@@ -29,7 +29,7 @@ def settle(spec: RunSpec, store: DatasetStore, dataset_key: str) -> RunSpec:
     lengths = [len(tokenizer.encode(e.completion)) + 1 for e in train[:MAX_EXAMPLES]]
     given = spec.grpo.max_new_tokens
     if given == AUTO:
-        budget = min(MAX_NEW_TOKENS, batches.answer_budget(lengths))
+        budget = batches.answer_budget(lengths)  # at most batches.MAX_NEW_TOKENS
     elif lengths and given < min(lengths):
         raise bad_field(
             "training_run.grpo.max_new_tokens",

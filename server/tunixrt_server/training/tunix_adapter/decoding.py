@@ -35,6 +35,15 @@ def _batch_size(n: int) -> int:
     return min(MAX_BATCH, 1 << max(0, n - 1).bit_length())
 
 
+def eos_ids(tokenizer: Any) -> list[int]:
+    """The ids that end an answer: EOS, and the end-of-turn marker when it is one token."""
+    ids = [tokenizer.eos_id()]
+    end_ids = tokenizer.encode(END)
+    if len(end_ids) == 1:
+        ids.append(end_ids[0])
+    return ids
+
+
 class Decoder:
     """Samples from `model` as it is now: the sampler shares the model's variables."""
 
@@ -43,10 +52,7 @@ class Decoder:
         self._tokenizer = tokenizer
         self._config = config
         self._samplers: OrderedDict[int, sampler_lib.Sampler] = OrderedDict()
-        self.eos = [tokenizer.eos_id()]
-        end_ids = tokenizer.encode(END)
-        if len(end_ids) == 1:  # a turn marker that is one token also ends the answer
-            self.eos.append(end_ids[0])
+        self.eos = eos_ids(tokenizer)
 
     def token_count(self, text: str) -> int:
         return len(self._tokenizer.encode(text))

@@ -2,11 +2,10 @@
 the eval split greedily with the trainer's current parameters, score it by exact
 match, keep the best checkpoint and count evaluations without improvement.
 
-The sample holds the same number of examples of each category, and the best
-checkpoint is the one with the best mean of the categories' exact match: chosen
-on the mixed figure, a noisy hard category (arithmetic at 10-20%) outvoted an
-easy one, and one of five seeds kept a checkpoint 11 points worse on High Card
-Duel than its last (docs/learning.md)."""
+The sample holds the same number of examples of each category
+(eval_sample.py), and the best checkpoint is the one with the best mean of the
+categories' exact match, so a noisy hard category (arithmetic at 10-20%) cannot
+outvote an easy one."""
 
 from __future__ import annotations
 
@@ -79,7 +78,7 @@ class EvalHook(hooks.TrainingHooks):  # type: ignore[misc]  # Tunix is untyped
             for category, acc in exact["per_category"].items():
                 self._log_scalar(f"/eval/exact_match/{category}", acc["accuracy"], step=step)
         if exact is not None and step > 0:
-            value = category_mean(exact)
+            value = exact["category_mean"]
             improved = distributed.agree(value > self.best.value)
             if improved:
                 self._best_manager.save(

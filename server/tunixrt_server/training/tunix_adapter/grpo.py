@@ -25,7 +25,6 @@ import orbax.checkpoint as ocp
 from tunix.rl import rl_cluster as rlc
 from tunix.rl.grpo import dapo_learner, drgrpo_learner, grpo_learner
 from tunix.rl.rollout import base_rollout
-from tunix.sft import metrics_logger
 from tunix.sft.checkpoint_manager import CheckpointManager
 
 from ...core.presets import PRESETS
@@ -34,12 +33,12 @@ from .. import batches
 from ..checkpoints import BEST, ROTATED
 from ..eval_sample import exact_match_sample
 from . import models, sharding
-from .decoding import SHAPE_MULTIPLE, Decoder
+from .decoding import SHAPE_MULTIPLE, Decoder, eos_ids
 from .exact_match import Best, EvalHook
 from .grpo_progress import GrpoBackend
 from .grpo_rewards import GrpoRewards
-from .progress import DataInfo, Detached, Listener
-from .trainer import TENSORBOARD_DIR, TrainResult, optimizer_and_schedule
+from .progress import CheckpointReports, DataInfo, Listener, logging_options, tensorboard
+from .trainer import TrainResult, optimizer_and_schedule
 
 # Tunix's RL cluster keeps the actor's checkpoints in {root}/actor; the run's
 # checkpoints directory links there, so every reader of a run finds them as for SFT.
@@ -158,22 +157,17 @@ def train_grpo(
         reference = models.build({**desc, "lora": None})
         sharding.shard(reference, mesh)
 
-    decoder_eos = Decoder(actor, tokenizer, models.config(desc)).eos
     rollout = base_rollout.RolloutConfig(
         max_tokens_to_generate=g.max_new_tokens,
         temperature=g.temperature,
         top_p=1.0,
         max_prompt_length=prompt_len,
         kv_cache_size=prompt_len + g.max_new_tokens,
-        eos_tokens=decoder_eos,
+        eos_tokens=eos_ids(tokenizer),
     )
     optimizer, schedule = optimizer_and_schedule(hp)
     backend = GrpoBackend(listener, lambda step: float(schedule(step)), completions)
-    tensorboard = Detached(
-        metrics_logger.TensorboardBackend(
-            log_dir=str(run_dir / TENSORBOARD_DIR), flush_every_n_steps=10
-        )
-    )
+    curves = tensorboard(run_dir)
     checkpoint_root = _rotated_checkpoints(run_dir)
     config = rlc.ClusterConfig(
         role_to_mesh={rlc.Role.ACTOR: mesh, rlc.Role.REFERENCE: mesh, rlc.Role.ROLLOUT: mesh},
@@ -186,10 +180,7 @@ def train_grpo(
             checkpointing_options=ocp.CheckpointManagerOptions(
                 save_interval_steps=hp.checkpoint_every_steps, max_to_keep=2
             ),
-            metrics_logging_options=metrics_logger.MetricsLoggerOptions(
-                log_dir=str(run_dir / TENSORBOARD_DIR),
-                backend_kwargs={"custom_backend": [lambda: backend, lambda: tensorboard]},
-            ),
+            metrics_logging_options=logging_options(run_dir, backend, curves),
             pbar_description=None,
         ),
         rollout_config=rollout,
@@ -220,7 +211,7 @@ def train_grpo(
         best_manager,
         hp.early_stopping_evals,
         bool(desc.get("lora")),
-        tensorboard.log_scalar,
+        curves.log_scalar,
     )
     if sample:
         hook.bind(Decoder(trainer.model, tokenizer, models.config(desc)))
@@ -236,13 +227,7 @@ def train_grpo(
             evaluated.add(step)
             hook.on_eval_step_end(trainer, 0.0)
 
-    saved = [trainer.checkpoint_manager.latest_step() or 0]
-
-    def report_checkpoint() -> None:
-        latest = trainer.checkpoint_manager.latest_step() or 0
-        if latest > saved[0]:
-            saved[0] = latest
-            listener.on_checkpoint(latest, str(checkpoint_root / str(latest)))
+    report_checkpoint = CheckpointReports(trainer.checkpoint_manager, listener, checkpoint_root)
 
     def before_batch(step: int) -> None:
         # Drawn on the learner's data thread once the previous update is done.
@@ -268,6 +253,6 @@ def train_grpo(
     finally:
         best_manager.close()
     backend.close()
-    tensorboard.close()
+    curves.close()
     report_checkpoint()
-    return TrainResult(saved[0], hook.stop, hook.best.step, hook.best.value)
+    return TrainResult(report_checkpoint.saved, hook.stop, hook.best.step, hook.best.value)

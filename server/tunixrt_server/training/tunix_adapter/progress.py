@@ -9,7 +9,13 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+from tunix.sft import metrics_logger
+
+# TensorBoard event files (Tunix's metrics logger), next to the live stream.
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass(frozen=True)
@@ -110,3 +116,37 @@ class Nowhere:
 
     def log_scalar(self, event: str, value: Any, **kwargs: Any) -> None: ...
     def close(self) -> None: ...
+
+
+def tensorboard(run_dir: Path, *, write: bool = True) -> Detached | Nowhere:
+    """The run's TensorBoard backend (`write` False: a process that logs nothing)."""
+    if not write:
+        return Nowhere()
+    return Detached(
+        metrics_logger.TensorboardBackend(
+            log_dir=str(run_dir / TENSORBOARD_DIR), flush_every_n_steps=10
+        )
+    )
+
+
+def logging_options(run_dir: Path, *backends: Any) -> metrics_logger.MetricsLoggerOptions:
+    """Tunix's metrics logger writing to `backends` (each a log_scalar/close object)."""
+    return metrics_logger.MetricsLoggerOptions(
+        log_dir=str(run_dir / TENSORBOARD_DIR),
+        backend_kwargs={"custom_backend": [lambda b=b: b for b in backends]},
+    )
+
+
+class CheckpointReports:
+    """Tells the listener of each checkpoint a trainer's manager saved since it last
+    looked (called after every step, and once at the end)."""
+
+    def __init__(self, manager: Any, listener: Listener, root: Path) -> None:
+        self._manager, self._listener, self._root = manager, listener, root
+        self.saved: int = manager.latest_step() or 0
+
+    def __call__(self) -> None:
+        latest = self._manager.latest_step() or 0
+        if latest > self.saved:
+            self.saved = latest
+            self._listener.on_checkpoint(latest, str(self._root / str(latest)))

@@ -18,7 +18,7 @@ from typing import Any
 
 import optax
 import orbax.checkpoint as ocp
-from tunix.sft import metrics_logger, peft_trainer
+from tunix.sft import peft_trainer
 from tunix.sft import utils as sft_utils
 from tunix.sft.checkpoint_manager import CheckpointManager
 
@@ -30,12 +30,17 @@ from ..eval_sample import exact_match_sample
 from . import distributed, models, sharding
 from .decoding import Decoder
 from .exact_match import Best, EvalHook
-from .progress import DataInfo, Detached, Listener, ListenerBackend, Nowhere
+from .progress import (
+    CheckpointReports,
+    DataInfo,
+    Listener,
+    ListenerBackend,
+    logging_options,
+    tensorboard,
+)
 
 # Eval-loss cost stays bounded whatever the eval split's size.
 MAX_EVAL_BATCHES = 32
-# TensorBoard event files (Tunix's metrics logger), next to the live stream.
-TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass
@@ -146,13 +151,8 @@ def train(
     )
     tokens_per_batch: dict[int, int] = {}
     backend = ListenerBackend(listener, lambda step: tokens_per_batch.pop(step, 0))
-    tensorboard = Detached(
-        metrics_logger.TensorboardBackend(
-            log_dir=str(run_dir / TENSORBOARD_DIR), flush_every_n_steps=10
-        )
-        if distributed.leader()  # one set of curves per run, as Tunix logs
-        else Nowhere()
-    )
+    # One set of curves per run, as Tunix logs.
+    curves = tensorboard(run_dir, write=distributed.leader())
     hook = EvalHook(
         listener,
         backend,
@@ -162,7 +162,7 @@ def train(
         best_manager,
         hp.early_stopping_evals,
         bool(desc.get("lora")),
-        tensorboard.log_scalar,
+        curves.log_scalar,
     )
 
     def stop() -> bool:
@@ -183,10 +183,7 @@ def train(
         checkpointing_options=ocp.CheckpointManagerOptions(
             save_interval_steps=hp.checkpoint_every_steps, max_to_keep=2
         ),
-        metrics_logging_options=metrics_logger.MetricsLoggerOptions(
-            log_dir=str(run_dir / TENSORBOARD_DIR),
-            backend_kwargs={"custom_backend": [lambda: backend, lambda: tensorboard]},
-        ),
+        metrics_logging_options=logging_options(run_dir, backend, curves),
         pbar_description=None,
     )
     trainer = peft_trainer.PeftTrainer(model, optimizer_and_schedule(hp)[0], config)
@@ -195,14 +192,7 @@ def train(
     if sample:
         hook.bind(Decoder(trainer.model, tokenizer, models.config(desc)))
 
-    saved = [trainer.checkpoint_manager.latest_step() or 0]
-
-    def report_checkpoint() -> None:
-        latest = trainer.checkpoint_manager.latest_step() or 0
-        if latest > saved[0]:
-            saved[0] = latest
-            listener.on_checkpoint(latest, str(checkpoint_root / str(latest)))
-
+    report_checkpoint = CheckpointReports(trainer.checkpoint_manager, listener, checkpoint_root)
     backend.after_step = report_checkpoint
     evals = (
         batches.eval_batches(eval_data, hp.batch_size, info.buckets)[:MAX_EVAL_BATCHES]
@@ -216,4 +206,4 @@ def train(
         best_manager.close()  # waits for an asynchronous best save
     backend.close()
     report_checkpoint()
-    return TrainResult(saved[0], hook.stop, hook.best.step, hook.best.value)
+    return TrainResult(report_checkpoint.saved, hook.stop, hook.best.step, hook.best.value)
