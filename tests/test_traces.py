@@ -327,3 +327,33 @@ def test_server_keeps_serving_after_errors(server: ServerProcess, client: Client
 def test_sigterm_shuts_down_gracefully(server: ServerProcess) -> None:
     assert server.stop() == 0
     assert "tunix-rt stopped" in server.log()
+
+
+def test_batch_create_stores_all_or_nothing_in_one_unary_call(
+    server: ServerProcess, client: Client
+) -> None:
+    lines = [_line(_trace(prompt=f"p{n}", meta={})) + b"\n" for n in range(4)]
+    checked = client.batch_create_traces(jsonl=b"".join(lines), validate_only=True)
+    assert (checked.created_count, list(checked.names), _count(server)) == (4, [], 0)
+
+    bad = [lines[0], b"\n", b"{not json\n", lines[1], _line(_trace(prompt=""))]
+    with pytest.raises(InvalidArgument) as err:
+        client.batch_create_traces(jsonl=b"".join(bad), source_name="browser")
+    assert err.value.reason == "INVALID_TRACE"
+    assert [v.field for v in err.value.field_violations] == ["jsonl[1].trace", "jsonl[3].prompt"]
+    assert "nothing was stored" in str(err.value)
+    assert _count(server) == 0
+
+    made = client.batch_create_traces(jsonl=b"".join(lines), source_name="browser")
+    assert made.created_count == 4 and _count(server) == 4
+    first = client.get_trace(made.names[0])
+    assert first.prompt == "p0" and first.meta["source"] == "browser"
+
+    typed = client.batch_create_traces([trace_from_dict(_trace(prompt="typed"))])
+    assert client.get_trace(typed.names[0]).prompt == "typed"
+    with pytest.raises(InvalidArgument) as err:
+        client.batch_create_traces([trace_from_dict(_trace())], jsonl=lines[0])
+    assert err.value.field_violations[0].field == "traces"
+    with pytest.raises(InvalidArgument) as err:
+        client.batch_create_traces()
+    assert "at least one trace" in err.value.field_violations[0].description

@@ -86,6 +86,28 @@ class TraceCalls:
     def delete_trace(self, name: str) -> None:
         self._call(self.traces.DeleteTrace, trace_pb2.DeleteTraceRequest(name=name))
 
+    def batch_create_traces(
+        self,
+        traces: Iterable[trace_pb2.Trace] = (),
+        *,
+        jsonl: bytes = b"",
+        source_name: str = "",
+        source_file: str = "",
+        validate_only: bool = False,
+    ) -> trace_pb2.BatchCreateTracesResponse:
+        """Up to 10,000 traces (typed, or as JSONL) in one unary call, stored all or
+        none: any invalid item raises INVALID_ARGUMENT naming each one."""
+        return self._call(
+            self.traces.BatchCreateTraces,
+            trace_pb2.BatchCreateTracesRequest(
+                traces=list(traces),
+                jsonl=jsonl,
+                source=source_name,
+                source_file=source_file,
+                validate_only=validate_only,
+            ),
+        )
+
     def import_traces(
         self, batches: Iterable[trace_pb2.ImportTracesRequest], *, timeout: float | None = None
     ) -> trace_pb2.ImportTracesResponse:

@@ -409,6 +409,80 @@ class ImportTracesResponse(_message.Message):
 Global___ImportTracesResponse: _TypeAlias = ImportTracesResponse  # noqa: Y015
 
 @_typing.final
+class BatchCreateTracesRequest(_message.Message):
+    """Request for TraceService.BatchCreateTraces. Set `traces` or `jsonl`, not
+    both; 1 to 10,000 traces.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRACES_FIELD_NUMBER: _builtins.int
+    JSONL_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    SOURCE_FILE_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    jsonl: _builtins.bytes
+    """Traces as JSON Lines in the tunix-rt trace format (blank lines skipped)."""
+    source: _builtins.str
+    """Optional: stamped into meta.source of every trace that has none of its
+    own. At most 256 chars.
+    """
+    source_file: _builtins.str
+    """Optional: stamped into meta.ingest_source_file."""
+    validate_only: _builtins.bool
+    """Validate only: report what would be stored, store nothing (AIP-163)."""
+    @_builtins.property
+    def traces(self) -> _containers.RepeatedCompositeFieldContainer[Global___Trace]:
+        """Typed traces."""
+
+    def __init__(
+        self,
+        *,
+        traces: _abc.Iterable[Global___Trace] | None = ...,
+        jsonl: _builtins.bytes = ...,
+        source: _builtins.str = ...,
+        source_file: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jsonl", b"jsonl", "source", b"source", "source_file", b"source_file", "traces", b"traces", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchCreateTracesRequest: _TypeAlias = BatchCreateTracesRequest  # noqa: Y015
+
+@_typing.final
+class BatchCreateTracesResponse(_message.Message):
+    """Response for TraceService.BatchCreateTraces."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREATED_COUNT_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    created_count: _builtins.int
+    """Traces stored (with validate_only: that would be stored)."""
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The stored traces' resource names, in request order (empty with
+        validate_only).
+        """
+
+    def __init__(
+        self,
+        *,
+        created_count: _builtins.int = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_count", b"created_count", "names", b"names"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchCreateTracesResponse: _TypeAlias = BatchCreateTracesResponse  # noqa: Y015
+
+@_typing.final
 class GenerateTracesRequest(_message.Message):
     """Request for TraceService.GenerateTraces."""
 

@@ -66,6 +66,11 @@ class TraceServiceStub:
                 request_serializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesRequest.SerializeToString,
                 response_deserializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesResponse.FromString,
                 _registered_method=True)
+        self.BatchCreateTraces = channel.unary_unary(
+                '/tunixrt.v1.TraceService/BatchCreateTraces',
+                request_serializer=tunixrt_dot_v1_dot_trace__pb2.BatchCreateTracesRequest.SerializeToString,
+                response_deserializer=tunixrt_dot_v1_dot_trace__pb2.BatchCreateTracesResponse.FromString,
+                _registered_method=True)
         self.GenerateTraces = channel.unary_unary(
                 '/tunixrt.v1.TraceService/GenerateTraces',
                 request_serializer=tunixrt_dot_v1_dot_trace__pb2.GenerateTracesRequest.SerializeToString,
@@ -126,6 +131,18 @@ class TraceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchCreateTraces(self, request, context):
+        """Stores up to 10,000 traces in one unary call, all or none (AIP-233): the
+        same validation and limits as one ImportTraces batch. Any invalid item
+        rejects the call with INVALID_ARGUMENT and a google.rpc.BadRequest naming
+        every offending item (`traces[3].prompt`, or `jsonl[3].prompt` for the
+        fourth non-blank line), and nothing is stored. For clients without client
+        streaming, such as gRPC-Web in a browser.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GenerateTraces(self, request, context):
         """Generates synthetic traces on the server with one of its generators
         (ListGenerators): the same request gives byte-identical traces. With
@@ -171,6 +188,11 @@ def add_TraceServiceServicer_to_server(servicer, server):
                     servicer.ImportTraces,
                     request_deserializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesRequest.FromString,
                     response_serializer=tunixrt_dot_v1_dot_trace__pb2.ImportTracesResponse.SerializeToString,
+            ),
+            'BatchCreateTraces': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchCreateTraces,
+                    request_deserializer=tunixrt_dot_v1_dot_trace__pb2.BatchCreateTracesRequest.FromString,
+                    response_serializer=tunixrt_dot_v1_dot_trace__pb2.BatchCreateTracesResponse.SerializeToString,
             ),
             'GenerateTraces': grpc.unary_unary_rpc_method_handler(
                     servicer.GenerateTraces,
@@ -324,6 +346,33 @@ class TraceService:
             '/tunixrt.v1.TraceService/ImportTraces',
             tunixrt_dot_v1_dot_trace__pb2.ImportTracesRequest.SerializeToString,
             tunixrt_dot_v1_dot_trace__pb2.ImportTracesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateTraces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tunixrt.v1.TraceService/BatchCreateTraces',
+            tunixrt_dot_v1_dot_trace__pb2.BatchCreateTracesRequest.SerializeToString,
+            tunixrt_dot_v1_dot_trace__pb2.BatchCreateTracesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,14 @@ class TraceServiceStub:
     its own transaction as it arrives; a rejected batch stores nothing and
     its invalid items are reported in the response.
     """
+    BatchCreateTraces: _grpc.UnaryUnaryMultiCallable[_trace_pb2.BatchCreateTracesRequest, _trace_pb2.BatchCreateTracesResponse]
+    """Stores up to 10,000 traces in one unary call, all or none (AIP-233): the
+    same validation and limits as one ImportTraces batch. Any invalid item
+    rejects the call with INVALID_ARGUMENT and a google.rpc.BadRequest naming
+    every offending item (`traces[3].prompt`, or `jsonl[3].prompt` for the
+    fourth non-blank line), and nothing is stored. For clients without client
+    streaming, such as gRPC-Web in a browser.
+    """
     GenerateTraces: _grpc.UnaryUnaryMultiCallable[_trace_pb2.GenerateTracesRequest, _trace_pb2.GenerateTracesResponse]
     """Generates synthetic traces on the server with one of its generators
     (ListGenerators): the same request gives byte-identical traces. With
@@ -95,6 +103,14 @@ class TraceServiceAsyncStub(TraceServiceStub):
     """Bulk ingest. Each request message is one batch, stored all-or-nothing in
     its own transaction as it arrives; a rejected batch stores nothing and
     its invalid items are reported in the response.
+    """
+    BatchCreateTraces: _aio.UnaryUnaryMultiCallable[_trace_pb2.BatchCreateTracesRequest, _trace_pb2.BatchCreateTracesResponse]  # type: ignore[assignment]
+    """Stores up to 10,000 traces in one unary call, all or none (AIP-233): the
+    same validation and limits as one ImportTraces batch. Any invalid item
+    rejects the call with INVALID_ARGUMENT and a google.rpc.BadRequest naming
+    every offending item (`traces[3].prompt`, or `jsonl[3].prompt` for the
+    fourth non-blank line), and nothing is stored. For clients without client
+    streaming, such as gRPC-Web in a browser.
     """
     GenerateTraces: _aio.UnaryUnaryMultiCallable[_trace_pb2.GenerateTracesRequest, _trace_pb2.GenerateTracesResponse]  # type: ignore[assignment]
     """Generates synthetic traces on the server with one of its generators
@@ -161,6 +177,20 @@ class TraceServiceServicer(metaclass=_abc_1.ABCMeta):
         """Bulk ingest. Each request message is one batch, stored all-or-nothing in
         its own transaction as it arrives; a rejected batch stores nothing and
         its invalid items are reported in the response.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchCreateTraces(
+        self,
+        request: _trace_pb2.BatchCreateTracesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trace_pb2.BatchCreateTracesResponse, _abc.Awaitable[_trace_pb2.BatchCreateTracesResponse]]:
+        """Stores up to 10,000 traces in one unary call, all or none (AIP-233): the
+        same validation and limits as one ImportTraces batch. Any invalid item
+        rejects the call with INVALID_ARGUMENT and a google.rpc.BadRequest naming
+        every offending item (`traces[3].prompt`, or `jsonl[3].prompt` for the
+        fourth non-blank line), and nothing is stored. For clients without client
+        streaming, such as gRPC-Web in a browser.
         """
 
     @_abc_1.abstractmethod

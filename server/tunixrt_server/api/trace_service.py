@@ -22,17 +22,16 @@ from ..core.errors import (
     not_found,
 )
 from ..core.filters import parse_filter
-from ..core.import_lines import MAX_STAMP_CHARS
 from ..core.names import check_request_id, parse_uuid_name
 from ..core.pagination import paginate
 from ..core.validation import TraceInvalid, trace_from_proto
 from ..storage.traces import TraceStore, new_rows
 from ..storage.usage import TraceInUse
 from . import metrics
-from .batch_parser import BatchParser, ParsedBatch, check_items
+from .batch_parser import BatchParser
 from .convert import full_view, new_trace_to_proto, trace_to_proto
+from .trace_batches import check_batch, import_stamp, unary_field
 
-MAX_BATCH_TRACES = 10_000
 MAX_REPORTED_ERRORS = 1_000
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -109,34 +108,6 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
             raise not_found("trace", f"traces/{trace_id}")
         return empty_pb2.Empty()
 
-    async def _check_batch(
-        self,
-        request: trace_pb2.ImportTracesRequest,
-        batch_index: int,
-        overlapped: bool,
-        stamp: dict[str, str],
-    ) -> ParsedBatch:
-        if request.traces and request.jsonl:
-            raise bad_field(f"requests[{batch_index}]", "set traces or jsonl, not both")
-        if request.jsonl:
-            batch = await self._parser.parse(
-                request.jsonl, MAX_BATCH_TRACES, overlapped=overlapped, stamp=stamp
-            )
-        else:
-            batch = await asyncio.to_thread(check_items, request.traces, trace_from_proto, stamp)
-        if not batch.item_count:
-            raise bad_field(
-                f"requests[{batch_index}]",
-                "a batch needs at least one trace (traces, or jsonl with a non-blank line)",
-            )
-        if batch.item_count > MAX_BATCH_TRACES:
-            raise bad_field(
-                f"requests[{batch_index}]",
-                f"a batch holds at most {MAX_BATCH_TRACES:,} traces, got {batch.item_count:,};"
-                " send more messages",
-            )
-        return batch
-
     async def GenerateTraces(
         self, request: trace_pb2.GenerateTracesRequest, context: Context
     ) -> trace_pb2.GenerateTracesResponse:
@@ -211,8 +182,10 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         stamp: dict[str, str] = {}
         try:
             async for request in request_iterator:
-                stamp = _import_stamp(request, batch_index, stamp)
-                batch = await self._check_batch(request, batch_index, pending is not None, stamp)
+                stamp = import_stamp(request, batch_index, stamp)
+                batch = await check_batch(
+                    self._parser, request, batch_index, pending is not None, stamp
+                )
                 if batch.violations:
                     metrics.TRACES_REJECTED.inc(batch.item_count)
                     result.rejected_count += batch.item_count
@@ -249,19 +222,40 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
                 metrics.TRACES_STORED.inc(await asyncio.shield(pending))
         return result
 
-
-def _import_stamp(
-    request: trace_pb2.ImportTracesRequest, batch_index: int, stamp: dict[str, str]
-) -> dict[str, str]:
-    """The stream's source and file name, from its first batch; a later batch may
-    repeat them, but not change them or give them for the first time."""
-    given = {"source": request.source, "ingest_source_file": request.source_file}
-    fields = {"source": "source", "ingest_source_file": "source_file"}
-    for key, value in given.items():
-        field = f"requests[{batch_index}].{fields[key]}"
-        if len(value) > MAX_STAMP_CHARS:
-            raise bad_field(field, f"must be at most {MAX_STAMP_CHARS} characters")
-        if value and batch_index and stamp.get(key) != value:
-            was = repr(stamp[key]) if key in stamp else "unset (give it on the first batch)"
-            raise bad_field(field, f"the stream's {fields[key]} is {was}")
-    return {**stamp, **{k: v for k, v in given.items() if v}}
+    async def BatchCreateTraces(
+        self, request: trace_pb2.BatchCreateTracesRequest, context: Context
+    ) -> trace_pb2.BatchCreateTracesResponse:
+        # One ImportTraces batch, checked by the same code; unary, so any invalid
+        # item is the call's error (AIP-233) rather than a line of a response.
+        batch_request = trace_pb2.ImportTracesRequest(
+            traces=request.traces,
+            jsonl=request.jsonl,
+            source=request.source,
+            source_file=request.source_file,
+        )
+        stamp = import_stamp(batch_request, 0, {})
+        try:
+            batch = await check_batch(self._parser, batch_request, 0, False, stamp)
+        except ApiError as exc:  # the request's own fields, not a stream's batch's
+            exc.violations = [
+                FieldViolation(unary_field(v.field), v.description) for v in exc.violations
+            ]
+            exc.message = unary_field(exc.message)
+            raise
+        if batch.violations:
+            metrics.TRACES_REJECTED.inc(batch.item_count)
+            items = "jsonl" if request.jsonl else "traces"
+            raise invalid_argument(
+                [FieldViolation(f"{items}[{n}].{f}", d) for n, f, d in batch.violations],
+                reason="INVALID_TRACE",
+                message=f"{len(batch.violations)} of {batch.item_count} traces are invalid "
+                f"(first: {items}[{batch.violations[0][0]}].{batch.violations[0][1]}: "
+                f"{batch.violations[0][2]}); nothing was stored",
+            )
+        response = trace_pb2.BatchCreateTracesResponse(created_count=batch.item_count)
+        if request.validate_only:
+            return response
+        stored = await asyncio.shield(asyncio.to_thread(self._store.insert_rows, batch.rows))
+        metrics.TRACES_STORED.inc(stored)
+        response.names.extend(f"traces/{row[0]}" for row in batch.rows)
+        return response
