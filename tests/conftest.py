@@ -66,6 +66,16 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    @property
+    def web_url(self) -> str:
+        """The console's URL, from a server started with --web-address."""
+        deadline = time.monotonic() + 30
+        while (match := re.search(r"console on (\S+)", self.log())) is None:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"no web port:\n{self.log()}")
+            time.sleep(0.05)
+        return match.group(1)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import shutil
 import signal
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from tunixrt.v1 import (
     training_pb2_grpc,
 )
 
-from .api import metrics
+from .api import metrics, web_bridge
 from .api.auth import Authorizer
 from .api.batch_parser import BatchParser
 from .api.dataset_service import DatasetService
@@ -127,6 +129,25 @@ class RunningServer:
     services: Services
     port: int
     metrics_port: int | None = None
+    web: WebPort | None = None
+
+
+@dataclass
+class WebPort:
+    """The console and gRPC-Web (api/web_bridge.py), and the private socket it calls through."""
+
+    bridge: web_bridge.WebBridge
+    runner: Any
+    port: int
+    socket_dir: str
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.bridge.close()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+CONSOLE_DIR = Path(__file__).parent / "console"
 
 
 async def start(settings: Settings) -> RunningServer:
@@ -163,15 +184,39 @@ async def start(settings: Settings) -> RunningServer:
         port = _listen(server, settings)
     except RuntimeError as exc:
         raise SystemExit(f"tunix-rt: cannot listen on {settings.address}: {exc}") from None
+    # The web port's calls come in through a socket only this process can open.
+    socket_dir = tempfile.mkdtemp(prefix="tunixrt-web-") if settings.web_address else ""
+    if socket_dir:
+        server.add_insecure_port(f"unix:{socket_dir}/grpc.sock")
     await server.start()
     await services.supervisor.start()
     services.info.start()
     metrics_port = (
         metrics.serve(settings.metrics_address, services.runs) if settings.metrics_address else None
     )
+    web = await _start_web(settings, socket_dir, mb) if socket_dir else None
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, health_servicer, services, port, metrics_port)
+    return RunningServer(server, health_servicer, services, port, metrics_port, web)
+
+
+async def _start_web(settings: Settings, socket_dir: str, mb: int) -> WebPort:
+    bridge = web_bridge.WebBridge(
+        f"unix:{socket_dir}/grpc.sock",
+        Services.descriptors(),
+        settings.max_receive_message_mb * mb,
+        CONSOLE_DIR,
+    )
+    tls = (
+        web_bridge.tls_context(settings.tls_cert_file, settings.tls_key_file)
+        if settings.tls_cert_file and settings.tls_key_file
+        else None
+    )
+    try:
+        runner, port = await web_bridge.serve(bridge, settings.web_address, tls)
+    except OSError as exc:
+        raise SystemExit(f"tunix-rt: cannot listen on {settings.web_address}: {exc}") from None
+    return WebPort(bridge, runner, port, socket_dir)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:
@@ -209,11 +254,17 @@ async def serve(settings: Settings) -> None:
     if running.metrics_port is not None:
         metrics_host = settings.metrics_address.rpartition(":")[0]
         print(f"metrics on http://{metrics_host}:{running.metrics_port}/metrics", flush=True)
+    if running.web is not None:
+        scheme = "https" if settings.tls_cert_file else "http"
+        web_host = settings.web_address.rpartition(":")[0]
+        print(f"console on {scheme}://{web_host}:{running.web.port}/", flush=True)
 
     await until_signalled()
     log.info("shutting down; in-flight calls get %.0fs", settings.shutdown_grace_s)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(grace=settings.shutdown_grace_s)
+    if running.web is not None:
+        await running.web.stop()
     await running.services.supervisor.stop()
     await running.services.inference.close()
     running.services.traces.close()

@@ -52,6 +52,9 @@ class Settings:
     process_id: int = 0
     # HOST:PORT to serve Prometheus metrics on (port 0 picks one); empty: off.
     metrics_address: str = ""
+    # HOST:PORT for the browser console and gRPC-Web (port 0 picks one); empty: off.
+    # Same auth and limits as the gRPC port; TLS too when tls_* are set.
+    web_address: str = ""
     # Probe the JAX runtime once at start (a process that imports JAX) for
     # GetServerInfo's versions, devices and parameter counts.
     probe_runtime: bool = True

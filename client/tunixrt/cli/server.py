@@ -69,6 +69,7 @@ def serve_or_work(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             database_url=args.database_url,
             metrics_address=getattr(args, "metrics_address", None),
+            web_address=getattr(args, "web_address", None),
             max_concurrent_runs=getattr(args, "max_concurrent_runs", None),
             coordinator_address=getattr(args, "coordinator_address", None),
             num_processes=getattr(args, "num_processes", None),
@@ -109,6 +110,11 @@ def add_commands(sub: Any, command: Command) -> None:
     serve.add_argument(
         "--metrics-address",
         help="HOST:PORT to serve Prometheus metrics on (env TUNIXRT_METRICS_ADDRESS)",
+    )
+    serve.add_argument(
+        "--web-address",
+        help="HOST:PORT for the browser console and gRPC-Web, e.g. 127.0.0.1:8080 "
+        "(env TUNIXRT_WEB_ADDRESS)",
     )
     worker.add_argument(
         "--max-concurrent-runs",
