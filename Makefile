@@ -8,14 +8,25 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-corpus test test-unit test-inprocess test-slow lint bench soak
+.PHONY: install browser console demo demo-corpus test test-unit test-inprocess test-slow lint bench soak
 
 # Both distributions, editable, with every extra, plus the dev group (pip >= 25.1).
 $(STAMP): pyproject.toml client/pyproject.toml server/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e './client[monitor]' -e './server[postgres,train]' --group dev
+	@$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# The console's browser test drives Debian's chromium (Playwright cannot download
+# its own here). Installed where apt-get and root allow; else the test says how.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } \
+	    || echo "note: chromium did not install; tests/test_console.py will be skipped"; \
+	  else echo "note: no chromium (apt-get install chromium); tests/test_console.py will be skipped"; fi; }
 
 install: $(STAMP)
 
@@ -47,6 +58,11 @@ test-inprocess: $(STAMP)
 # the Gemma export round trip and the true 270M shapes: ~10 more minutes.
 test-slow: $(STAMP)
 	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -m slow -s
+
+# Rebuild the committed console bundle from web/ (needs Node; pip installs do not).
+console: $(STAMP)
+	npm ci --prefix web --no-audit --no-fund
+	$(BIN)/python scripts/build_console.py
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_ingest.py

@@ -41,11 +41,10 @@ def _web_code(call: Callable[[], object]) -> grpc.StatusCode:
 
 
 def test_auth_and_limits_are_the_grpc_ports(secured: ServerProcess) -> None:
-    native = secured.client(token="w-secret").get_server_info()
+    native = secured.client(token="r-secret").get_server_info()
     with GrpcWebClient(secured.web_url, token="r-secret") as reader:
-        assert reader.unary(INFO, server_pb2.GetServerInfoRequest(), server_pb2.ServerInfo) == (
-            native
-        )
+        info = reader.unary(INFO, server_pb2.GetServerInfoRequest(), server_pb2.ServerInfo)
+        assert info == native and (info.caller_name, info.caller_role) == ("bob", "reader")
         create = trace_pb2.BatchCreateTracesRequest(jsonl=TRACES_JSONL.read_bytes()[:2000])
         code = _web_code(
             lambda: reader.unary(

@@ -205,6 +205,8 @@ class ServerInfo(_message.Message):
     DATABASE_FIELD_NUMBER: _builtins.int
     RUNTIME_STATUS_FIELD_NUMBER: _builtins.int
     REWARD_FUNCTIONS_FIELD_NUMBER: _builtins.int
+    CALLER_NAME_FIELD_NUMBER: _builtins.int
+    CALLER_ROLE_FIELD_NUMBER: _builtins.int
     server_version: _builtins.str
     """The tunix-rt-server version."""
     api_package: _builtins.str
@@ -219,6 +221,13 @@ class ServerInfo(_message.Message):
     """"ok" once the worker probe answered; else why the versions, devices and
     parameter counts are missing ("probing", "disabled", or the error).
     """
+    caller_name: _builtins.str
+    """Who is asking, from the call's bearer token: its name and role ("reader"
+    or "writer"); empty when auth is off (everyone may write). A console
+    disables what the role may not start.
+    """
+    caller_role: _builtins.str
+    """The caller's role."""
     @_builtins.property
     def library_versions(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Versions of tunix, jax, jaxlib, flax, optax, orbax and qwix as a
@@ -255,10 +264,12 @@ class ServerInfo(_message.Message):
         database: _builtins.str = ...,
         runtime_status: _builtins.str = ...,
         reward_functions: _abc.Iterable[Global___RewardFunction] | None = ...,
+        caller_name: _builtins.str = ...,
+        caller_role: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_package", b"api_package", "auth_enabled", b"auth_enabled", "database", b"database", "devices", b"devices", "jax_backend", b"jax_backend", "library_versions", b"library_versions", "limits", b"limits", "presets", b"presets", "reward_functions", b"reward_functions", "runtime_status", b"runtime_status", "server_version", b"server_version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_package", b"api_package", "auth_enabled", b"auth_enabled", "caller_name", b"caller_name", "caller_role", b"caller_role", "database", b"database", "devices", b"devices", "jax_backend", b"jax_backend", "library_versions", b"library_versions", "limits", b"limits", "presets", b"presets", "reward_functions", b"reward_functions", "runtime_status", b"runtime_status", "server_version", b"server_version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

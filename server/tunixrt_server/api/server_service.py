@@ -17,6 +17,7 @@ from ..core.pagination import MAX_PAGE_SIZE
 from ..core.presets import PRESETS
 from ..core.rewards import REWARDS
 from ..core.runspec import Hyperparameters
+from .auth import current_caller
 from .export_service import MAX_TRACE_NAMES
 from .inference import MAX_PROMPTS
 
@@ -67,6 +68,7 @@ class ServerService(server_pb2_grpc.ServerServiceServicer):
         self, request: server_pb2.GetServerInfoRequest, context: Any
     ) -> server_pb2.ServerInfo:
         runtime, status = self._runtime()
+        caller = current_caller()
         counts = runtime.get("parameter_counts", {})
         s = self._settings
         return server_pb2.ServerInfo(
@@ -106,4 +108,6 @@ class ServerService(server_pb2_grpc.ServerServiceServicer):
                 server_pb2.RewardFunction(name=r.name, description=r.description)
                 for r in REWARDS.values()
             ],
+            caller_name=caller.name if caller else "",
+            caller_role=caller.role if caller else "",
         )
