@@ -61,6 +61,7 @@ export function runPage(
         break;
       case "checkpointSaved":
         line = `step ${step}: checkpoint ${e.value.path}`;
+        void refresh(); // the page's step, losses and checkpoints
         break;
       case "stateChange":
         line = `${stateName(e.value.state)}: ${e.value.message}`;
