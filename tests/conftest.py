@@ -113,9 +113,10 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _remove_compile_cache() -> Iterator[None]:
-    yield
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Under pytest-xdist the workers inherit the controller's cache directory (the
+    # variable is set when this file first loads, in the controller): each process
+    # removes the root it made, and the controller's, which they share, goes last.
     shutil.rmtree(COMPILE_CACHE_ROOT, ignore_errors=True)
 
 

@@ -105,7 +105,7 @@ def grpo(client: Client, sft_run: str, **hp: Any) -> training_pb2.TrainingRun:
 
 
 def test_grpo_raises_the_reward_reports_it_and_resumes(
-    client: Client, sft_run: str, tmp_path: Path
+    server: ServerProcess, client: Client, sft_run: str, tmp_path: Path
 ) -> None:
     """One run: cancelled at a checkpoint, resumed from it, then to the end."""
     run = grpo(client, sft_run, max_steps=30)
@@ -148,6 +148,17 @@ def test_grpo_raises_the_reward_reports_it_and_resumes(
     assert other.dataset == "datasets/colours-v1" and other.example_count == 16
     with pytest.raises(NotFound):
         client.evaluate_run(run.name, dataset="nope-v1")
+    # TensorBoard beside the stream: Tunix's RL scalars (rewards among them) and
+    # the exact match at every evaluation, under the steps the events give.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    board = server.data_dir / "runs" / run.name.removeprefix("trainingRuns/") / "tensorboard"
+    scalars = EventAccumulator(str(board)).Reload()
+    tags = set(scalars.Tags()["scalars"])
+    assert any("reward" in t for t in tags) and any("kl" in t for t in tags), tags
+    exact = next(t for t in tags if t.endswith("eval/exact_match"))
+    assert sorted({e.step for e in scalars.Scalars(exact)}) == evals
+
     history = LossHistory()
     for event in events:
         history.add(event)

@@ -37,7 +37,14 @@ from .decoding import SHAPE_MULTIPLE, Decoder, eos_ids
 from .exact_match import Best, EvalHook
 from .grpo_progress import GrpoBackend
 from .grpo_rewards import GrpoRewards
-from .progress import CheckpointReports, DataInfo, Listener, logging_options, tensorboard
+from .progress import (
+    CheckpointReports,
+    DataInfo,
+    Lent,
+    Listener,
+    logging_options,
+    tensorboard,
+)
 from .trainer import TrainResult, optimizer_and_schedule
 
 # Tunix's RL cluster keeps the actor's checkpoints in {root}/actor; the run's
@@ -180,7 +187,7 @@ def train_grpo(
             checkpointing_options=ocp.CheckpointManagerOptions(
                 save_interval_steps=hp.checkpoint_every_steps, max_to_keep=2
             ),
-            metrics_logging_options=logging_options(run_dir, backend, curves),
+            metrics_logging_options=logging_options(run_dir, backend, Lent(curves)),
             pbar_description=None,
         ),
         rollout_config=rollout,

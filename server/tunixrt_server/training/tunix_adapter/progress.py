@@ -111,6 +111,16 @@ class Detached:
         self._thread.join(self.CLOSE_WAIT_S)
 
 
+class Lent:
+    """A backend lent to Tunix's metrics logger, which closes its backends when
+    training ends; the owner closes it itself, after the last evaluation."""
+
+    def __init__(self, backend: Detached | Nowhere) -> None:
+        self.log_scalar = backend.log_scalar
+
+    def close(self) -> None: ...
+
+
 class Nowhere:
     """A metrics backend for the processes of a group other than the first."""
 
