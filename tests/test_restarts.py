@@ -4,6 +4,7 @@ the restarted server and goes on after its last event, with no gap or repeat."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import ServerProcess
 from tunixrt import TunixRtError, Unavailable
+from tunixrt.aio import AsyncClient
 from tunixrt.generators import generate_jsonl
 from tunixrt.v1 import training_pb2
 
@@ -66,16 +68,26 @@ def test_a_watch_rides_out_a_server_restart(
             except TunixRtError as exc:
                 failure.append(exc)
 
+        async def watch_async() -> None:  # tunixrt.aio reconnects alike
+            async with AsyncClient(server.address) as client:
+                async for event in client.watch_training_run(run.name):
+                    seen_async.append(event)
+
+        seen_async: list[training_pb2.TrainingEvent] = []
         watcher = threading.Thread(target=watch)
+        async_watcher = threading.Thread(target=lambda: asyncio.run(watch_async()))
         watcher.start()
+        async_watcher.start()
         assert stepped.wait(240), "the run never reached step 2"
         _kill(server)
         time.sleep(1.0)  # the watch is reconnecting meanwhile
         again = server_factory("--address", server.address, data_dir=data)
         watcher.join(240)
+        async_watcher.join(60)
         assert not watcher.is_alive() and not failure, failure
+        assert not async_watcher.is_alive()
     sequences = [e.sequence for e in seen]
     assert sequences == list(range(1, len(seen) + 1))  # no gap, no repeat
     assert seen[-1].HasField("state_change")
     with again.client() as rt:
-        assert list(rt.watch_training_run(run.name)) == seen
+        assert list(rt.watch_training_run(run.name)) == seen == seen_async

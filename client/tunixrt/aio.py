@@ -10,6 +10,8 @@ monitor reads: runs, their event streams, datasets and traces.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,6 +20,7 @@ import grpc
 from .client import auth_metadata, channel_options, credentials
 from .convert import run_state
 from .errors import from_rpc_error
+from .stream import RECONNECT, RECONNECT_GIVE_UP_S
 from .v1 import (
     dataset_pb2,
     dataset_pb2_grpc,
@@ -92,18 +95,31 @@ class AsyncClient:
         self, name: str, *, since_step: int = 0, after_sequence: int = 0
     ) -> AsyncIterator[training_pb2.TrainingEvent]:
         """History, then live events, until the run ends. Leaving the loop early
-        cancels the call."""
-        request = training_pb2.WatchTrainingRunRequest(
-            name=name, since_step=since_step, after_sequence=after_sequence
-        )
-        call = self.training.WatchTrainingRun(request, metadata=self._metadata)
-        try:
-            async for event in call:
-                yield event
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from None
-        finally:
-            call.cancel()
+        cancels the call. A stream broken by UNAVAILABLE (a server restarting)
+        reopens after the last event it gave, as the sync Client's does, for up
+        to RECONNECT_GIVE_UP_S."""
+        last, failing_since, delays = after_sequence, 0.0, RECONNECT.delays()
+        while True:
+            request = training_pb2.WatchTrainingRunRequest(
+                name=name, since_step=0 if last else since_step, after_sequence=last
+            )
+            call = self.training.WatchTrainingRun(request, metadata=self._metadata)
+            try:
+                async for event in call:
+                    last, failing_since = event.sequence, 0.0
+                    yield event
+                return
+            except grpc.RpcError as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if (
+                    exc.code() != grpc.StatusCode.UNAVAILABLE
+                    or now - failing_since > RECONNECT_GIVE_UP_S
+                ):
+                    raise from_rpc_error(exc) from None
+            finally:
+                call.cancel()
+            await asyncio.sleep(next(delays))
 
     async def get_dataset(self, name: str) -> dataset_pb2.Dataset:
         return await self._call(self.datasets.GetDataset, dataset_pb2.GetDatasetRequest(name=name))

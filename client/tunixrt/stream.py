@@ -15,6 +15,7 @@ from .retry import Backoff
 T = TypeVar("T")
 # Waits between a broken stream's reconnection attempts (full jitter).
 RECONNECT = Backoff(0.2, 5.0)
+RECONNECT_GIVE_UP_S = 60.0
 
 
 class Stream(Iterator[T]):
@@ -60,7 +61,7 @@ class ResumingStream(Stream[T]):
     def __init__(
         self,
         reopen: Callable[[T | None], Any],
-        give_up_s: float = 60.0,
+        give_up_s: float = RECONNECT_GIVE_UP_S,
         backoff: Backoff = RECONNECT,
     ) -> None:
         super().__init__(reopen(None))
