@@ -55,16 +55,22 @@ def idempotent(request: Any) -> bool:
 def call(
     invoke: Callable[[float], T], request: Any, timeout: float, backoff: Backoff = Backoff()
 ) -> T:
-    """`invoke(remaining timeout)`, again on UNAVAILABLE while the timeout lasts."""
+    """`invoke(remaining timeout)`, again on UNAVAILABLE while the timeout lasts. A retry
+    that runs out of time raises the UNAVAILABLE that caused it, not DEADLINE_EXCEEDED:
+    the server being down, not the clock, is what the caller needs to hear."""
     deadline = time.monotonic() + timeout
     delays = backoff.delays()
+    unavailable: grpc.RpcError | None = None
     while True:
         remaining = deadline - time.monotonic()
         try:
             return invoke(max(remaining, 0.001))
         except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and unavailable is not None:
+                raise unavailable from None
             if exc.code() != grpc.StatusCode.UNAVAILABLE or not idempotent(request):
                 raise
+            unavailable = exc
             wait = next(delays)
             if time.monotonic() + wait >= deadline:
                 raise

@@ -67,3 +67,14 @@ def test_other_codes_and_unsafe_writes_fail_at_once() -> None:
     with pytest.raises(Failure):
         retry.call(invoke(grpc.StatusCode.UNAVAILABLE), trace_pb2.CreateTraceRequest(), 5, fast)
     assert len(calls) == 2
+
+
+def test_a_retry_that_runs_out_of_time_reports_the_outage_not_the_clock() -> None:
+    outcomes = [Failure(grpc.StatusCode.UNAVAILABLE), Failure(grpc.StatusCode.DEADLINE_EXCEEDED)]
+
+    def invoke(left: float) -> None:
+        raise outcomes.pop(0)
+
+    with pytest.raises(Failure) as err:
+        retry.call(invoke, trace_pb2.GetTraceRequest(), 10.0, retry.Backoff(0.001, 0.002))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE and not outcomes
