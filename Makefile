@@ -43,8 +43,10 @@ lint: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py --check
 	$(BIN)/python scripts/gen_protos.py --lint
 
+# Three test processes (pytest-xdist; a file's tests stay together, sharing its
+# fixtures): the tests wait on servers, workers and compiles as much as they compute.
 test: lint
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -n 3 --dist loadfile
 
 # The edit-test loop: pure modules only (no JAX, no subprocess, no server), seconds.
 test-unit: $(STAMP)
