@@ -43,10 +43,11 @@ lint: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py --check
 	$(BIN)/python scripts/gen_protos.py --lint
 
-# Three test processes (pytest-xdist; a file's tests stay together, sharing its
-# fixtures): the tests wait on servers, workers and compiles as much as they compute.
+# Three test processes (pytest-xdist): the tests wait on servers, workers and
+# compiles as much as they compute. Files whose module fixtures train a model
+# keep to one process (xdist_group).
 test: lint
-	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -n 3 --dist loadfile
+	JAX_PLATFORMS=cpu $(BIN)/python -m pytest -n 3 --dist loadgroup
 
 # The edit-test loop: pure modules only (no JAX, no subprocess, no server), seconds.
 test-unit: $(STAMP)

@@ -17,6 +17,9 @@ from tunixrt import AlreadyExists, Client, InvalidArgument
 from tunixrt.v1 import training_pb2
 from tunixrt_server.core import rendering
 
+# One pytest-xdist process runs this file: its checkpoints are made once.
+pytestmark = pytest.mark.xdist_group("gemma")
+
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
 FEW_STEPS = {
     "max_steps": 4,

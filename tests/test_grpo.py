@@ -21,6 +21,9 @@ from tunixrt import Client, InvalidArgument, NotFound
 from tunixrt.monitor import LossHistory, save_loss_plot
 from tunixrt.v1 import training_pb2
 
+# One pytest-xdist process runs this file: its SFT model (~1.5 min) is trained once.
+pytestmark = pytest.mark.xdist_group("grpo")
+
 SUCCEEDED = training_pb2.TRAINING_RUN_STATE_SUCCEEDED
 CANCELLED = training_pb2.TRAINING_RUN_STATE_CANCELLED
 FAST_SFT = {
