@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from test_restarts import _kill
 from test_security import TOKENS
 
 from conftest import TRACES_JSONL, ServerProcess
+from tunixrt.generators import generate_jsonl
 
 pytest.importorskip("playwright")
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -154,3 +156,36 @@ def test_console_journey(
     reader.get_by_test_id("runs-table").locator("a").first.click()
     assert reader.get_by_test_id("cancel-run").is_disabled()
     shot(reader, "reader")
+
+
+def test_a_run_page_rides_out_a_server_restart(
+    server_factory: Callable[..., ServerProcess], browser: Browser, tmp_path: Path
+) -> None:
+    """The page's stream breaks with the server (SIGKILL) and reconnects to its
+    restart on the same ports after the last event it drew: every step once."""
+    data = tmp_path / "data"
+    server = server_factory("--web-address", "127.0.0.1:0", data_dir=data)
+    web = server.web_url.removeprefix("http://").rstrip("/")
+    with server.client(timeout=60) as rt:
+        rt.import_jsonl(generate_jsonl("arithmetic", 200, seed=3))
+        dataset = rt.build_dataset("small", "v1", eval_fraction=0.1, seed=3)
+        run = rt.create_training_run(
+            dataset.name,
+            tokenizer="bytes",
+            hyperparameters={"max_steps": 30, "eval_every_steps": -1, "max_seq_len": 256},
+        )
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(server.web_url + "#runs")
+    page.get_by_test_id("runs-table").locator("a").first.click()
+    page.wait_for_function(
+        "() => Number(document.querySelector('[data-testid=run-chart]')?.dataset.points) >= 2",
+        timeout=SLOW,
+    )
+    _kill(server)
+    page.get_by_test_id("watch-status").filter(has_text="reconnecting").wait_for()
+    again = server_factory("--address", server.address, "--web-address", web, data_dir=data)
+    page.get_by_test_id("watch-status").filter(has_text="ended").wait_for(timeout=SLOW)
+    with again.client() as rt:
+        steps = sum(e.HasField("step_metrics") for e in rt.watch_training_run(run.name))
+    assert _points(page) == steps > 2  # no gap, no repeat

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import shutil
 import signal
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -129,22 +128,7 @@ class RunningServer:
     services: Services
     port: int
     metrics_port: int | None = None
-    web: WebPort | None = None
-
-
-@dataclass
-class WebPort:
-    """The console and gRPC-Web (api/web_bridge.py), and the private socket it calls through."""
-
-    bridge: web_bridge.WebBridge
-    runner: Any
-    port: int
-    socket_dir: str
-
-    async def stop(self) -> None:
-        await self.runner.cleanup()
-        await self.bridge.close()
-        shutil.rmtree(self.socket_dir, ignore_errors=True)
+    web: web_bridge.WebPort | None = None
 
 
 CONSOLE_DIR = Path(__file__).parent / "console"
@@ -194,29 +178,14 @@ async def start(settings: Settings) -> RunningServer:
     metrics_port = (
         metrics.serve(settings.metrics_address, services.runs) if settings.metrics_address else None
     )
-    web = await _start_web(settings, socket_dir, mb) if socket_dir else None
+    web = (
+        await web_bridge.start(settings, Services.descriptors(), socket_dir, CONSOLE_DIR)
+        if socket_dir
+        else None
+    )
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return RunningServer(server, health_servicer, services, port, metrics_port, web)
-
-
-async def _start_web(settings: Settings, socket_dir: str, mb: int) -> WebPort:
-    bridge = web_bridge.WebBridge(
-        f"unix:{socket_dir}/grpc.sock",
-        Services.descriptors(),
-        settings.max_receive_message_mb * mb,
-        CONSOLE_DIR,
-    )
-    tls = (
-        web_bridge.tls_context(settings.tls_cert_file, settings.tls_key_file)
-        if settings.tls_cert_file and settings.tls_key_file
-        else None
-    )
-    try:
-        runner, port = await web_bridge.serve(bridge, settings.web_address, tls)
-    except OSError as exc:
-        raise SystemExit(f"tunix-rt: cannot listen on {settings.web_address}: {exc}") from None
-    return WebPort(bridge, runner, port, socket_dir)
 
 
 def _listen(server: grpc.aio.Server, settings: Settings) -> int:

@@ -20,16 +20,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import shutil
 import ssl
 import struct
 import urllib.parse
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 from aiohttp import web
 from google.protobuf.descriptor import ServiceDescriptor
+
+from ..config import Settings
 
 FRAME = struct.Struct(">BI")  # flags, length
 TRAILERS = 0x80
@@ -212,6 +216,47 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_file, key_file)
     return context
+
+
+@dataclass
+class WebPort:
+    """A started web port, and the private socket directory its calls go through."""
+
+    bridge: WebBridge
+    runner: web.AppRunner
+    port: int
+    socket_dir: str
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.bridge.close()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+async def start(
+    settings: Settings,
+    services: Iterable[ServiceDescriptor],
+    socket_dir: str,
+    console_dir: Path,
+) -> WebPort:
+    """The web port on settings.web_address, calling the gRPC server listening on
+    SOCKET_DIR/grpc.sock; TLS with the gRPC port's certificate when it has one."""
+    bridge = WebBridge(
+        f"unix:{socket_dir}/grpc.sock",
+        services,
+        settings.max_receive_message_mb * 1024 * 1024,
+        console_dir,
+    )
+    tls = (
+        tls_context(settings.tls_cert_file, settings.tls_key_file)
+        if settings.tls_cert_file and settings.tls_key_file
+        else None
+    )
+    try:
+        runner, port = await serve(bridge, settings.web_address, tls)
+    except OSError as exc:
+        raise SystemExit(f"tunix-rt: cannot listen on {settings.web_address}: {exc}") from None
+    return WebPort(bridge, runner, port, socket_dir)
 
 
 async def serve(
