@@ -11,11 +11,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_restarts import _kill
+from test_restarts import _kill, small_run
 from test_security import TOKENS
 
 from conftest import TRACES_JSONL, ServerProcess
-from tunixrt.generators import generate_jsonl
 
 pytest.importorskip("playwright")
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -167,13 +166,7 @@ def test_a_run_page_rides_out_a_server_restart(
     server = server_factory("--web-address", "127.0.0.1:0", data_dir=data)
     web = server.web_url.removeprefix("http://").rstrip("/")
     with server.client(timeout=60) as rt:
-        rt.import_jsonl(generate_jsonl("arithmetic", 200, seed=3))
-        dataset = rt.build_dataset("small", "v1", eval_fraction=0.1, seed=3)
-        run = rt.create_training_run(
-            dataset.name,
-            tokenizer="bytes",
-            hyperparameters={"max_steps": 30, "eval_every_steps": -1, "max_seq_len": 256},
-        )
+        run = small_run(rt)
     page = browser.new_page()
     page.set_default_timeout(30_000)
     page.goto(server.web_url + "#runs")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ServerProcess
-from tunixrt import TunixRtError, Unavailable
+from tunixrt import Client, TunixRtError, Unavailable
 from tunixrt.aio import AsyncClient
 from tunixrt.generators import generate_jsonl
 from tunixrt.v1 import training_pb2
@@ -23,6 +23,17 @@ from tunixrt.v1 import training_pb2
 def _kill(server: ServerProcess) -> None:
     server.proc.send_signal(signal.SIGKILL)
     server.proc.wait()
+
+
+def small_run(rt: Client) -> training_pb2.TrainingRun:
+    """A 30-step run on 180 arithmetic traces: long enough to kill a server under."""
+    rt.import_jsonl(generate_jsonl("arithmetic", 200, seed=3))
+    dataset = rt.build_dataset("small", "v1", eval_fraction=0.1, seed=3)
+    return rt.create_training_run(
+        dataset.name,
+        tokenizer="bytes",
+        hyperparameters={"max_steps": 30, "eval_every_steps": -1, "max_seq_len": 256},
+    )
 
 
 def test_an_export_whose_server_is_killed_fails_at_once(
@@ -48,13 +59,7 @@ def test_a_watch_rides_out_a_server_restart(
     data = tmp_path / "data"
     server = server_factory(data_dir=data)
     with server.client(timeout=60) as rt:
-        rt.import_jsonl(generate_jsonl("arithmetic", 200, seed=3))
-        dataset = rt.build_dataset("small", "v1", eval_fraction=0.1, seed=3)
-        run = rt.create_training_run(
-            dataset.name,
-            tokenizer="bytes",
-            hyperparameters={"max_steps": 30, "eval_every_steps": -1, "max_seq_len": 256},
-        )
+        run = small_run(rt)
         seen: list[training_pb2.TrainingEvent] = []
         failure: list[BaseException] = []
         stepped = threading.Event()
