@@ -111,7 +111,8 @@ class AsyncClient:
                 return
             except grpc.RpcError as exc:
                 now = time.monotonic()
-                failing_since = failing_since or now
+                if not failing_since:  # a new outage: the backoff starts over
+                    failing_since, delays = now, RECONNECT.delays()
                 if (
                     exc.code() != grpc.StatusCode.UNAVAILABLE
                     or now - failing_since > RECONNECT_GIVE_UP_S

@@ -171,7 +171,7 @@ async def start(settings: Settings) -> RunningServer:
     # The web port's calls come in through a socket only this process can open.
     socket_dir = tempfile.mkdtemp(prefix="tunixrt-web-") if settings.web_address else ""
     if socket_dir:
-        server.add_insecure_port(f"unix:{socket_dir}/grpc.sock")
+        server.add_insecure_port(web_bridge.socket_target(socket_dir))
     await server.start()
     await services.supervisor.start()
     services.info.start()
@@ -224,9 +224,7 @@ async def serve(settings: Settings) -> None:
         metrics_host = settings.metrics_address.rpartition(":")[0]
         print(f"metrics on http://{metrics_host}:{running.metrics_port}/metrics", flush=True)
     if running.web is not None:
-        scheme = "https" if settings.tls_cert_file else "http"
-        web_host = settings.web_address.rpartition(":")[0]
-        print(f"console on {scheme}://{web_host}:{running.web.port}/", flush=True)
+        print(f"console on {running.web.url}", flush=True)
 
     await until_signalled()
     log.info("shutting down; in-flight calls get %.0fs", settings.shutdown_grace_s)

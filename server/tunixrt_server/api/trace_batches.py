@@ -18,12 +18,13 @@ MAX_BATCH_TRACES = 10_000
 async def check_batch(
     parser: BatchParser,
     request: trace_pb2.ImportTracesRequest,
-    batch_index: int,
+    field: str,
     overlapped: bool,
     stamp: dict[str, str],
 ) -> ParsedBatch:
+    """`field` names the batch in errors: `requests[3]` in a stream, `traces` alone."""
     if request.traces and request.jsonl:
-        raise bad_field(f"requests[{batch_index}]", "set traces or jsonl, not both")
+        raise bad_field(field, "set traces or jsonl, not both")
     if request.jsonl:
         batch = await parser.parse(
             request.jsonl, MAX_BATCH_TRACES, overlapped=overlapped, stamp=stamp
@@ -32,35 +33,31 @@ async def check_batch(
         batch = await asyncio.to_thread(check_items, request.traces, trace_from_proto, stamp)
     if not batch.item_count:
         raise bad_field(
-            f"requests[{batch_index}]",
+            field,
             "a batch needs at least one trace (traces, or jsonl with a non-blank line)",
         )
     if batch.item_count > MAX_BATCH_TRACES:
         raise bad_field(
-            f"requests[{batch_index}]",
+            field,
             f"a batch holds at most {MAX_BATCH_TRACES:,} traces, got {batch.item_count:,};"
             " send more messages",
         )
     return batch
 
 
-def unary_field(text: str) -> str:
-    """`requests[0].source` -> `source`, `requests[0]` -> `traces`."""
-    return text.replace("requests[0].", "").replace("requests[0]", "traces")
-
-
 def import_stamp(
-    request: trace_pb2.ImportTracesRequest, batch_index: int, stamp: dict[str, str]
+    request: trace_pb2.ImportTracesRequest, prefix: str, first: bool, stamp: dict[str, str]
 ) -> dict[str, str]:
     """The stream's source and file name, from its first batch; a later batch may
-    repeat them, but not change them or give them for the first time."""
+    repeat them, but not change them or give them for the first time. `prefix` goes
+    before the fields' names in errors (`requests[3].`, or nothing in a unary call)."""
     given = {"source": request.source, "ingest_source_file": request.source_file}
     fields = {"source": "source", "ingest_source_file": "source_file"}
     for key, value in given.items():
-        field = f"requests[{batch_index}].{fields[key]}"
+        field = f"{prefix}{fields[key]}"
         if len(value) > MAX_STAMP_CHARS:
             raise bad_field(field, f"must be at most {MAX_STAMP_CHARS} characters")
-        if value and batch_index and stamp.get(key) != value:
+        if value and not first and stamp.get(key) != value:
             was = repr(stamp[key]) if key in stamp else "unset (give it on the first batch)"
             raise bad_field(field, f"the stream's {fields[key]} is {was}")
     return {**stamp, **{k: v for k, v in given.items() if v}}

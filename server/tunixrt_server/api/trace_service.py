@@ -30,7 +30,7 @@ from ..storage.usage import TraceInUse
 from . import metrics
 from .batch_parser import BatchParser
 from .convert import full_view, new_trace_to_proto, trace_to_proto
-from .trace_batches import check_batch, import_stamp, unary_field
+from .trace_batches import check_batch, import_stamp
 
 MAX_REPORTED_ERRORS = 1_000
 
@@ -182,10 +182,9 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
         stamp: dict[str, str] = {}
         try:
             async for request in request_iterator:
-                stamp = import_stamp(request, batch_index, stamp)
-                batch = await check_batch(
-                    self._parser, request, batch_index, pending is not None, stamp
-                )
+                where = f"requests[{batch_index}]"
+                stamp = import_stamp(request, f"{where}.", batch_index == 0, stamp)
+                batch = await check_batch(self._parser, request, where, pending is not None, stamp)
                 if batch.violations:
                     metrics.TRACES_REJECTED.inc(batch.item_count)
                     result.rejected_count += batch.item_count
@@ -233,15 +232,8 @@ class TraceService(trace_pb2_grpc.TraceServiceServicer):
             source=request.source,
             source_file=request.source_file,
         )
-        stamp = import_stamp(batch_request, 0, {})
-        try:
-            batch = await check_batch(self._parser, batch_request, 0, False, stamp)
-        except ApiError as exc:  # the request's own fields, not a stream's batch's
-            exc.violations = [
-                FieldViolation(unary_field(v.field), v.description) for v in exc.violations
-            ]
-            exc.message = unary_field(exc.message)
-            raise
+        stamp = import_stamp(batch_request, "", True, {})
+        batch = await check_batch(self._parser, batch_request, "traces", False, stamp)
         if batch.violations:
             metrics.TRACES_REJECTED.inc(batch.item_count)
             items = "jsonl" if request.jsonl else "traces"

@@ -101,7 +101,7 @@ class WebBridge:
         )
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self._max_message_bytes + FRAME.size)
+        app = web.Application()  # the body's size is checked as it streams in (_message)
         app.router.add_post("/{service}/{method}", self._call)
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", self._static_dir, append_version=False)
@@ -218,13 +218,19 @@ def tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     return context
 
 
+def socket_target(socket_dir: str) -> str:
+    """Where the gRPC server listens for the web port's calls: a Unix socket in a
+    directory only this process's user can open."""
+    return f"unix:{socket_dir}/grpc.sock"
+
+
 @dataclass
 class WebPort:
     """A started web port, and the private socket directory its calls go through."""
 
     bridge: WebBridge
     runner: web.AppRunner
-    port: int
+    url: str
     socket_dir: str
 
     async def stop(self) -> None:
@@ -242,7 +248,7 @@ async def start(
     """The web port on settings.web_address, calling the gRPC server listening on
     SOCKET_DIR/grpc.sock; TLS with the gRPC port's certificate when it has one."""
     bridge = WebBridge(
-        f"unix:{socket_dir}/grpc.sock",
+        socket_target(socket_dir),
         services,
         settings.max_receive_message_mb * 1024 * 1024,
         console_dir,
@@ -256,7 +262,8 @@ async def start(
         runner, port = await serve(bridge, settings.web_address, tls)
     except OSError as exc:
         raise SystemExit(f"tunix-rt: cannot listen on {settings.web_address}: {exc}") from None
-    return WebPort(bridge, runner, port, socket_dir)
+    host = settings.web_address.rpartition(":")[0]
+    return WebPort(bridge, runner, f"{'https' if tls else 'http'}://{host}:{port}/", socket_dir)
 
 
 async def serve(
