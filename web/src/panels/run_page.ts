@@ -8,7 +8,7 @@ import { exports, training } from "../rpc";
 import { errorBox, guard, writeButton } from "../ui";
 import { follow } from "../watch";
 import { TrainingMethod, TrainingRunState, type TrainingEvent, type TrainingRun } from "../gen/tunixrt/v1/training_pb";
-import { stateName } from "./runs";
+import { stateName } from "./run_state";
 
 const MAX_LOG_LINES = 300;
 

@@ -5,12 +5,10 @@ import { training } from "../rpc";
 import { guard, writeButton } from "../ui";
 import { TrainingRunState, type TrainingRun } from "../gen/tunixrt/v1/training_pb";
 import { runPage } from "./run_page";
+import { stateName } from "./run_state";
 
 const STATES = ["ALL", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
 
-export function stateName(state: TrainingRunState): string {
-  return TrainingRunState[state] ?? String(state);
-}
 
 export function runsPanel(presets: string[]): HTMLElement {
   const [el, body] = section("Runs", "panel-runs");
