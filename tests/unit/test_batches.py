@@ -41,13 +41,21 @@ def test_max_seq_len_from_the_data() -> None:
     assert choose_max_seq_len(lengths, cap=1024) == 320  # p99, rounded up to 64
     assert choose_max_seq_len(lengths, cap=256) == 256
     assert token_lengths([Example("ab", "c")], TOKENIZER) == [5]  # BOS a b c EOS
-    assert bucket_lengths([140] * 50 + [430] * 50, 512) == [160, 448, 512]
+    mixed = [140] * 50 + [430] * 50
+    assert bucket_lengths(mixed, 512, rows_trained=8000) == [144, 432, 512]
+    # A short run does not pay a compile for the padding a second length would save.
+    assert bucket_lengths(mixed, 512, rows_trained=80) == [432, 512]
+    # Rows just past a quartile are not padded to the longest (the demo: 72-80, 180).
+    assert bucket_lengths([72] * 40 + [80] * 60 + [180] * 100, 192, 8000) == [80, 184, 192]
     assert bucket_lengths([], 256) == [256]
     assert answer_budget([10, 300]) == 300 + 1 + 16
 
 
+LONG_RUN = 100_000  # rows trained: enough that several lengths pay for their compiles
+
+
 def grouped(data: Encoded, seed: int, n: int) -> list[dict[str, np.ndarray]]:
-    buckets = bucket_lengths(data.lengths, data.max_seq_len)
+    buckets = bucket_lengths(data.lengths, data.max_seq_len, LONG_RUN)
     stream = train_batches(data, 4, seed, lambda: False, buckets)
     return [next(stream) for _ in range(n)]
 
@@ -58,8 +66,8 @@ def test_batches_are_bucketed_grouped_and_the_same_for_the_same_seed() -> None:
     first, again = grouped(data, 3, 40), grouped(data, 3, 40)
     assert all((a["tokens"] == b["tokens"]).all() for a, b in zip(first, again, strict=True))
     widths = {b["tokens"].shape[1] for b in first}
-    assert widths <= set(bucket_lengths(data.lengths, 64)) and len(widths) > 1
+    assert widths <= set(bucket_lengths(data.lengths, 64, LONG_RUN)) and len(widths) > 1
     padding = sum(float((~b["padding_mask"]).mean()) for b in first) / len(first)
     assert padding < 0.3, "rows of similar length share a batch"
-    evals = eval_batches(data, 16, bucket_lengths(data.lengths, 64))
+    evals = eval_batches(data, 16, bucket_lengths(data.lengths, 64, LONG_RUN))
     assert sum(int(b["completion_mask"].any(axis=1).sum()) for b in evals) == len(data)

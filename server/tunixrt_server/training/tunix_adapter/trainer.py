@@ -115,7 +115,7 @@ def _prepare(
         len(eval_data),
         train_data.truncated,
         train_data.dropped,
-        batches.bucket_lengths(train_data.lengths, max_seq_len),
+        batches.bucket_lengths(train_data.lengths, max_seq_len, hp.max_steps * hp.batch_size),
     )
     return train_data, eval_data, info
 
