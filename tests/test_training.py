@@ -243,7 +243,7 @@ def test_a_subword_run_exports_its_tokenizer_and_a_run_from_the_export_reads_ali
 
     base = start(client, max_steps=4)
     assert base.model.tokenizer.kind == training_pb2.TOKENIZER_KIND_SUBWORD
-    assert base.model.tokenizer.vocab_size == 640
+    assert base.model.tokenizer.vocab_size == 1024
     list(client.watch_training_run(base.name))
     assert client.get_training_run(base.name).state == SUCCEEDED
     files = [f.name for f in client.export_model(base.name, "exports/subword").files]

@@ -189,7 +189,7 @@ def add_commands(sub: Any, command: Command) -> None:
         default="",
         help="a from-scratch model's tokenizer (default subword: trained on the train split)",
     )
-    p.add_argument("--vocab-size", type=int, default=0, help="subword pieces (default 640)")
+    p.add_argument("--vocab-size", type=int, default=0, help="subword pieces (default 1024)")
     p.add_argument("--steps", type=int, default=0, help="max steps (default 200)")
     p.add_argument("--epochs", type=int, default=0, help="passes over the train split, not --steps")
     p.add_argument(

@@ -201,7 +201,7 @@ class TokenizerSpec(_message.Message):
     kind: Global___TokenizerKind.ValueType
     """BYTES or SUBWORD (the default)."""
     vocab_size: _builtins.int
-    """SUBWORD: pieces in the vocabulary (default 640, in [320, 32768]); fewer
+    """SUBWORD: pieces in the vocabulary (default 1024, in [320, 32768]); fewer
     when the train split has too little text to learn that many.
     """
     def __init__(

@@ -130,7 +130,7 @@ class Hyperparameters:
 BYTES, SUBWORD = "bytes", "subword"
 # SUBWORD vocabulary sizes: 256 byte pieces, 4 control pieces and the 2 turn markers
 # must fit, with room to learn.
-DEFAULT_VOCAB_SIZE = 640
+DEFAULT_VOCAB_SIZE = 1024
 MIN_VOCAB_SIZE = 320
 MAX_VOCAB_SIZE = 32_768
 _TOKENIZER_KINDS = {

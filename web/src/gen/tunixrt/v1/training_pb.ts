@@ -70,7 +70,7 @@ export type TokenizerSpec = Message<"tunixrt.v1.TokenizerSpec"> & {
   kind: TokenizerKind;
 
   /**
-   * SUBWORD: pieces in the vocabulary (default 640, in [320, 32768]); fewer
+   * SUBWORD: pieces in the vocabulary (default 1024, in [320, 32768]); fewer
    * when the train split has too little text to learn that many.
    *
    * @generated from field: int32 vocab_size = 2;
