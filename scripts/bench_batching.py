@@ -35,7 +35,7 @@ mode, source, steps, out, corpus = sys.argv[1:6]
 steps, out = int(steps), Path(out)
 if mode == "padded":  # before: one shape, random batches
     batches.GROUP_WINDOW_BATCHES = 1
-    batches.bucket_lengths = lambda lengths, max_seq_len, buckets=4: [max_seq_len]
+    batches.bucket_lengths = lambda lengths, max_seq_len, *rest: [max_seq_len]
 if source == "corpus":
     docs = [json.loads(line) for line in open(corpus)]
 else:

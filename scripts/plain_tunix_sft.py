@@ -61,7 +61,7 @@ def main() -> None:
     tokenizer = ByteTokenizer()
     train = batches.encode(rows[n_eval:], tokenizer, args.seq_len)
     held_out = batches.encode(rows[:n_eval], tokenizer, args.seq_len)
-    buckets = batches.bucket_lengths(train.lengths, args.seq_len)
+    buckets = batches.bucket_lengths(train.lengths, args.seq_len, args.steps * args.batch_size)
     stream = batches.train_batches(train, args.batch_size, 0, lambda: False, buckets)
     evals = batches.eval_batches(held_out, args.batch_size, buckets)
 

@@ -5,11 +5,11 @@ keeps its whole completion and loses the start of its prompt; a row whose
 completion alone does not fit is dropped. Both are counted, never silent.
 
 Batches are padded to one of a few bucket lengths rather than always to
-max_seq_len (few shapes, so few XLA compiles, each worth the padding it saves),
-and rows of similar length are grouped into the same batch so the padding
-stays small. `completion_mask`
-marks the tokens the loss is computed on (the model turn and EOS);
-`padding_mask` marks every real token, for attention.
+max_seq_len (few shapes, so few XLA compiles, each worth the padding it
+saves), and rows of similar length are grouped into the same batch so the
+padding stays small. `completion_mask` marks the tokens the loss is computed
+on (the model turn and EOS); `padding_mask` marks every real token, for
+attention.
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ def bucket_lengths(
     for each length. At most `buckets` multiples of BUCKET_MULTIPLE, then
     max_seq_len for any longer eval row (compiled only if one comes).
 
-    Found exactly (a partition of the sorted lengths, by dynamic programming): the
-    quartiles used before padded half of the demo's arithmetic rows (72-80 tokens)
-    to 192 because their first quartile fell at 72."""
+    Found exactly (a partition of the sorted lengths, by dynamic programming), not
+    from quantiles: a quantile rule pads the rows just past a quantile to the next
+    length (half the demo's 72-80-token arithmetic rows went to 192)."""
     if not len(lengths):
         return [max_seq_len]
     widths = np.minimum(
