@@ -1,6 +1,6 @@
 """Bytes against the run's own subword tokenizer, on the demo's data, in one run.
 
-    python scripts/bench_tokenizers.py [--steps 60] [--vocab-size 640]
+    python scripts/bench_tokenizers.py [--steps 60] [--vocab-size 1024]
 
 Through the service, as a user would: the demo's traces (2,000 High Card Duel,
 2,000 one-operation arithmetic; seed 0) are imported and built into the demo's
@@ -26,6 +26,7 @@ from demo import DATA
 from tunixrt import Client
 from tunixrt.generators import generate_jsonl
 from tunixrt_server.core.rendering import completion_turn, prompt_turns
+from tunixrt_server.core.runspec import DEFAULT_VOCAB_SIZE
 from tunixrt_server.training import subword
 from tunixrt_server.training.tokenizer import ByteTokenizer, SentencePieceTokenizer
 
@@ -73,7 +74,7 @@ def train(rt: Client, dataset: str, tokenizer: str, steps: int) -> dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--vocab-size", type=int, default=640)
+    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         counts = token_counts(Path(tmp), args.vocab_size)
