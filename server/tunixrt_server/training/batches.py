@@ -90,9 +90,7 @@ def bucket_lengths(
     length (half the demo's 72-80-token arithmetic rows went to 192)."""
     if not len(lengths):
         return [max_seq_len]
-    widths = np.minimum(
-        -(-np.asarray(lengths, dtype=np.int64) // BUCKET_MULTIPLE) * BUCKET_MULTIPLE, max_seq_len
-    )
+    widths = np.minimum([round_up(int(n), BUCKET_MULTIPLE) for n in lengths], max_seq_len)
     candidates, counts = np.unique(widths, return_counts=True)
     scale = (rows_trained or len(widths)) / len(widths)
     rows_before = np.concatenate([[0], np.cumsum(counts)])
