@@ -256,8 +256,9 @@ class Hyperparameters(_message.Message):
     warmup_steps: _builtins.int
     """Linear warm-up steps (default 10)."""
     eval_every_steps: _builtins.int
-    """Steps between evaluations: eval loss, and exact match on a sample of
-    the eval split (default 100; -1 disables).
+    """Steps between evaluations: eval loss on as many eval-split examples as
+    eval_examples (64 when that is -1), and exact match on a sample of the
+    eval split (default 100; -1 disables).
     """
     checkpoint_every_steps: _builtins.int
     """Steps between checkpoints (default 50)."""

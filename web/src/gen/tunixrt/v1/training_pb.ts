@@ -132,8 +132,9 @@ export type Hyperparameters = Message<"tunixrt.v1.Hyperparameters"> & {
   warmupSteps: number;
 
   /**
-   * Steps between evaluations: eval loss, and exact match on a sample of
-   * the eval split (default 100; -1 disables).
+   * Steps between evaluations: eval loss on as many eval-split examples as
+   * eval_examples (64 when that is -1), and exact match on a sample of the
+   * eval split (default 100; -1 disables).
    *
    * @generated from field: int32 eval_every_steps = 6;
    */
