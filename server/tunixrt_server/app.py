@@ -10,7 +10,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -31,7 +31,7 @@ from tunixrt.v1 import (
     training_pb2_grpc,
 )
 
-from .api import metrics, web_bridge
+from .api import metrics
 from .api.auth import Authorizer
 from .api.batch_parser import BatchParser
 from .api.dataset_service import DatasetService
@@ -48,6 +48,9 @@ from .storage.traces import TraceStore
 from .training import child
 from .training.inference_pool import InferencePool
 from .training.supervisor import Supervisor
+
+if TYPE_CHECKING:  # the web port (aiohttp, ~0.35 s to import) loads only when it is on
+    from .api import web_bridge
 
 log = logging.getLogger("tunixrt.server")
 
@@ -171,6 +174,8 @@ async def start(settings: Settings) -> RunningServer:
     # The web port's calls come in through a socket only this process can open.
     socket_dir = tempfile.mkdtemp(prefix="tunixrt-web-") if settings.web_address else ""
     if socket_dir:
+        from .api import web_bridge
+
         server.add_insecure_port(web_bridge.socket_target(socket_dir))
     await server.start()
     await services.supervisor.start()
